@@ -1,0 +1,1 @@
+"""The `daycase` command (CLI room)."""

@@ -1,0 +1,126 @@
+"""The `daycase` command: pathways, scenarios, storage and the demo (CLI room).
+
+Each command builds what it needs from settings and calls the service layer; nothing
+here decides a clinical rule.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from daycase.cli import render
+from daycase.config import Settings, sqlite_url
+from daycase.pathways.loader import PathwayError, builtin_pathway, load_pathway
+from daycase.scenarios.runner import exit_code, run_files
+
+app = typer.Typer(help="daycase: the day-of-surgery tracker.", no_args_is_help=True, add_completion=False)
+pathway_app = typer.Typer(help="Check and show pathway files.", no_args_is_help=True)
+scenario_app = typer.Typer(help="Run scenario files (one patient's day as YAML).", no_args_is_help=True)
+app.add_typer(pathway_app, name="pathway")
+app.add_typer(scenario_app, name="scenario")
+
+console = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL or SQLite file path (default: $DAYCASE_DB or daycase.db)."),
+]
+
+
+def _db(db: str | None) -> str:
+    return sqlite_url(db) if db else Settings().db
+
+
+@pathway_app.command("validate")
+def pathway_validate(file: Annotated[Path, typer.Argument(help="A pathway YAML file.")]) -> None:
+    """Check a pathway file; every problem is printed with its key path."""
+    try:
+        pathway = load_pathway(file)
+    except PathwayError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{exc.source}[/]: {problem}", highlight=False)
+        raise typer.Exit(2) from exc
+    console.print(
+        f"[green]ok[/] {file}: pathway {pathway.id} {pathway.version}, "
+        f"{len(pathway.steps)} steps, {len(pathway.alerts)} alert codes"
+    )
+
+
+@pathway_app.command("show")
+def pathway_show(
+    pathway_id: Annotated[str, typer.Argument(help="A built-in pathway id, or a pathway file.")],
+) -> None:
+    """Print a pathway readably: phases, steps with roles, fields and gates, alerts."""
+    try:
+        pathway = load_pathway(pathway_id) if Path(pathway_id).is_file() else builtin_pathway(pathway_id)
+    except PathwayError as exc:
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(2) from exc
+    render.pathway(console, pathway)
+
+
+@scenario_app.command("run")
+def scenario_run(
+    files: Annotated[list[Path], typer.Argument(help="Scenario YAML files.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file, one per line.")] = False,
+    pathway: Annotated[
+        Path | None, typer.Option("--pathway", help="Run against this pathway file instead.")
+    ] = None,
+) -> None:
+    """Run scenarios: exit 0 when all hold, 1 when any expectation fails, 2 for a bad file."""
+    results = run_files([str(f) for f in files], pathway_path=str(pathway) if pathway else None)
+    if as_json:
+        for r in results:
+            typer.echo(json.dumps(r.to_json(), ensure_ascii=False))
+    else:
+        render.scenario_results(console, results)
+    raise typer.Exit(exit_code(results))
+
+
+@app.command("migrate")
+def migrate_cmd(db: DbOption = None) -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    from daycase.store.factory import migrate
+
+    url = _db(db)
+    migrate(url)
+    console.print(f"[green]migrated[/] {render.safe_url(url)}")
+
+
+@app.command("verify")
+def verify_cmd(db: DbOption = None) -> None:
+    """Re-compute every case's hash chain; name each case whose history was altered."""
+    from daycase.store.factory import open_store
+
+    store = open_store(_db(db))
+    try:
+        problems = store.verify()
+        count = len(store.cases())
+    finally:
+        store.close()
+    if problems:
+        for p in problems:
+            err.print(f"[red]case {p.case_id}[/] (seq {p.seq}): {p.problem}", highlight=False)
+        err.print(f"[red]{len({p.case_id for p in problems})} of {count} cases fail verification[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/] {count} cases, every hash chain intact")
+
+
+@app.command("demo")
+def demo_cmd(
+    db: Annotated[str, typer.Option("--db", help="SQLite file (or URL) for the demo day.")] = "daycase.db",
+    patients: Annotated[int, typer.Option("--patients", min=1, max=60, help="How many cases.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed for the day's timings.")] = 7,
+) -> None:
+    """Open a day of cases, drive them through the pathway, and print today's board."""
+    from daycase.demo import run_demo
+
+    settings = Settings()
+    board = run_demo(url=sqlite_url(db), patients=patients, seed=seed, tz_name=settings.timezone, console=console)
+    render.board(console, board)

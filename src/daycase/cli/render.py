@@ -1,0 +1,105 @@
+"""Rich renderings for the terminal: pathways, scenario reports, the board (CLI room)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from daycase.pathways.schema import Condition, Pathway
+from daycase.scenarios.runner import ScenarioResult
+from daycase.services.board import BoardRow
+
+SEVERITY_STYLE = {"critical": "bold white on red", "warning": "black on yellow", "info": "cyan"}
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for printing."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def _condition(c: Condition) -> str:
+    value = getattr(c, c.kind)
+    if isinstance(value, list):
+        text = f"{c.kind}: {', '.join(value)}"
+    elif isinstance(value, str):
+        text = f"{c.kind}: {value}"
+    else:
+        text = f"{c.kind}: " + ", ".join(f"{k}={v}" for k, v in value.model_dump().items() if v not in (None, False))
+    return text
+
+
+def pathway(console: Console, p: Pathway) -> None:
+    console.print(f"[bold]{p.title}[/] ({p.id} {p.version})")
+    console.print("Phases: " + " → ".join(f"{ph.id} ({ph.family.word})" for ph in p.phases))
+    table = Table(title="Steps", show_lines=False)
+    for col in ("step", "phase", "roles", "when", "need", "fields", "gate"):
+        table.add_column(col, overflow="fold")
+    for s in p.steps:
+        fields = []
+        for name, f in s.fields.items():
+            bits = [f.type]
+            if f.min is not None or f.max is not None:
+                bits.append(f"{f.min:g}–{f.max:g}" if f.min is not None and f.max is not None else "")
+            if f.values:
+                bits.append("/".join(f.values))
+            if f.must_be is not None:
+                bits.append(f"must be {str(f.must_be).lower()}")
+            fields.append(f"{name}{'?' if f.optional else ''} ({', '.join(b for b in bits if b)})")
+        table.add_row(
+            s.id,
+            s.phase,
+            ", ".join(s.roles),
+            s.when,
+            s.need,
+            "\n".join(fields),
+            "\n".join(_condition(c) for c in s.gate) or "—",
+        )
+    console.print(table)
+    alerts = Table(title="Alerts")
+    for col in ("code", "severity", "step", "rule", "fires when"):
+        alerts.add_column(col, overflow="fold")
+    for a in p.alerts:
+        alerts.add_row(a.code, a.severity, a.step, a.rule, a.doc)
+    console.print(alerts)
+
+
+def scenario_results(console: Console, results: list[ScenarioResult]) -> None:
+    for r in results:
+        if r.error:
+            console.print(f"[bold red]INVALID[/] {r.error}", highlight=False)
+            continue
+        status = "[green]PASS[/]" if r.ok else "[red]FAIL[/]"
+        final = r.final or {}
+        console.print(f"{status} {r.file}  (phase {final.get('phase')}, {final.get('events')} events)")
+        for f in r.failures:
+            console.print(f"    action {f.action}: expected {f.expected}; got {f.got}", highlight=False)
+    passed = sum(r.ok for r in results)
+    console.print(f"{passed} passed, {len(results) - passed} failed")
+
+
+def board(console: Console, rows: list[BoardRow]) -> None:
+    table = Table(title="Today's board", show_lines=True)
+    for col in ("code", "patient", "levels", "phase", "min", "next due", "active alerts"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        alerts = Text()
+        for a in r.alerts:
+            alerts.append(f" {a.code} ", style=SEVERITY_STYLE.get(a.severity, ""))
+            alerts.append(" ")
+        if r.override:
+            alerts.append(" OVERRIDE ", style="bold magenta")
+        table.add_row(
+            r.family_code,
+            r.patient_name,
+            ", ".join(r.levels),
+            r.phase_title,
+            "" if r.minutes_in_phase is None else str(r.minutes_in_phase),
+            ", ".join(r.next_due[:3]) + (" …" if len(r.next_due) > 3 else ""),
+            alerts,
+        )
+    console.print(table)

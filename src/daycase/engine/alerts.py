@@ -1,0 +1,115 @@
+"""Alert timelines: run each pathway alert rule and shape its spans (engine room).
+
+A rule returns spans (start, end or open, severity, step, message). Here the spans are
+clipped at the terminal step and at the evaluation clock, so `active` and
+`started_at`/`ended_at` are the clinical instants the condition became true and false.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from daycase.engine.fold import CaseState, Entry
+from daycase.pathways.schema import SEVERITY_RANK, Pathway
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert:
+    code: str
+    severity: str
+    step: str
+    message: str
+    active: bool
+    started_at: datetime
+    ended_at: datetime | None
+    event_id: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class Span:
+    """One stretch of time during which an alert condition held.
+
+    `strict` spans come from "more than N minutes" timers: at exactly their start the
+    condition does not yet hold, so such a span only counts once the clock passes it.
+    """
+
+    severity: str
+    step: str
+    message: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    event_id: str | None = None
+    strict: bool = False
+
+
+@dataclass(slots=True)
+class Tracker:
+    """Turns a sequence of (time, condition) readings into spans; one open span at a time."""
+
+    spans: list[Span] = field(default_factory=list)
+    current: Span | None = None
+
+    def set(
+        self, at: datetime, active: bool, *, severity: str = "", step: str = "", message: str = ""
+    ) -> None:
+        if active:
+            if self.current is None:
+                self.current = Span(severity=severity, step=step, message=message, started_at=at)
+                self.spans.append(self.current)
+            else:
+                self.current.severity, self.current.step = severity, step
+                self.current.message = message
+        elif self.current is not None:
+            self.current.ended_at = at
+            self.current = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleContext:
+    """What a rule may read: the pathway, the case state, the entries known by `now`."""
+
+    pathway: Pathway
+    state: CaseState
+    now: datetime
+
+    def entries(self, *steps: str) -> list[Entry]:
+        """Valid entries of these steps with `at` ≤ now, in clinical order."""
+        if len(steps) == 1:
+            return self.state.step_entries(steps[0], until=self.now)
+        merged = [e for s in steps for e in self.state.step_entries(s, until=self.now)]
+        merged.sort(key=lambda e: (e.at, e.seq))
+        return merged
+
+    def first(self, step: str) -> Entry | None:
+        entries = self.entries(step)
+        return entries[0] if entries else None
+
+
+def worst(severities: list[str], default: str) -> str:
+    """The most serious of some severities, or `default` when there are none."""
+    return max(severities, key=SEVERITY_RANK.__getitem__) if severities else default
+
+
+def clip(code: str, span: Span, *, now: datetime, terminal_at: datetime | None) -> Alert | None:
+    """The alert a span shows at `now`: cut at the terminal step, open when it outlasts `now`."""
+    if span.started_at > now or (span.strict and span.started_at >= now):
+        return None
+    end = span.ended_at
+    if terminal_at is not None:
+        if span.started_at > terminal_at:
+            return None
+        if end is None or end > terminal_at:
+            end = terminal_at
+    if end is not None and end > now:
+        end = None
+    return Alert(
+        code=code,
+        severity=span.severity,
+        step=span.step,
+        message=span.message,
+        active=end is None,
+        started_at=span.started_at,
+        ended_at=end,
+        event_id=span.event_id,
+    )

@@ -1,0 +1,268 @@
+"""Decide whether a command is accepted: the events to append, or a refusal (engine room).
+
+The order is the spec's: role (403) → invalid (422) → closed (409) → duplicate (409) →
+gate (409); the first failure is the answer. Ids and the clock come in as arguments.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from daycase.engine.commands import (
+    AmendEvent,
+    OpenCase,
+    RecordStep,
+    Refusal,
+    VoidEvent,
+)
+from daycase.engine.events import CaseOpened, EventAmended, EventVoided, Patient, StepRecorded
+from daycase.engine.fold import CaseState, Entry, amend_entry
+from daycase.engine.gates import unmet
+from daycase.engine.validate import validate_step_data
+from daycase.pathways.schema import Pathway, Step
+
+
+def decide_open(
+    pathway: Pathway, cmd: OpenCase, *, case_id: str, event_id: str, now: datetime, family_code: str
+) -> CaseOpened | Refusal:
+    """Open a case: planned levels and the schedule must make sense."""
+    problems: dict[str, str] = {}
+    lv = pathway.levels
+    if not lv.min_planned <= len(cmd.levels) <= lv.max_planned:
+        problems["levels"] = f"must plan {lv.min_planned} to {lv.max_planned} levels"
+    elif bad := [x for x in cmd.levels if x not in lv.allowed]:
+        problems["levels"] = f"{', '.join(map(str, bad))}: not a vertebral level"
+    elif len(set(cmd.levels)) != len(cmd.levels):
+        problems["levels"] = "must not repeat a level"
+    if cmd.scheduled_start.tzinfo is None:
+        problems["scheduled_start"] = "must carry a timezone"
+    for name in ("mrn", "given_name", "family_name", "sex"):
+        if not str(getattr(cmd, name)).strip():
+            problems[f"patient.{name}"] = "must not be empty"
+    if cmd.actor.role not in {r.id for r in pathway.roles if r.clinical} | {"admin"}:
+        return Refusal("role", (f"A {cmd.actor.role} user may not open cases",))
+    if problems:
+        return Refusal.of_fields(problems)
+    return CaseOpened(
+        event_id=event_id,
+        case_id=case_id,
+        seq=1,
+        recorded_at=now,
+        actor=cmd.actor.name,
+        role=cmd.actor.role,
+        pathway_id=pathway.id,
+        pathway_version=pathway.version,
+        patient=Patient(
+            mrn=cmd.mrn.strip(),
+            given_name=cmd.given_name.strip(),
+            family_name=cmd.family_name.strip(),
+            birth_date=cmd.birth_date,
+            sex=cmd.sex.strip(),
+        ),
+        levels=tuple(cmd.levels),
+        scheduled_start=cmd.scheduled_start,
+        family_code=family_code,
+    )
+
+
+def decide_record(
+    pathway: Pathway, state: CaseState, cmd: RecordStep, *, event_id: str, now: datetime
+) -> StepRecorded | Refusal:
+    """Check a clinical entry and build its event."""
+    if not pathway.has_step(cmd.step):
+        return Refusal("invalid", (f"Unknown step {cmd.step!r}",), {"step": "unknown step"})
+    step = pathway.step(cmd.step)
+    role = cmd.actor.role
+    reason = cmd.override_reason.strip() if isinstance(cmd.override_reason, str) else None
+    can_override = bool(reason) and role in pathway.override_roles
+    raw_level = cmd.data.get("level") if isinstance(cmd.data, dict) else None
+    level = raw_level if isinstance(raw_level, str) else None
+    at_ok = cmd.at.tzinfo is not None
+
+    role_listed = role in step.roles and not _role_expired(step, state, role, at=cmd.at if at_ok else now)
+    if not role_listed and not can_override:
+        return Refusal("role", (f"{_role_title(pathway, role)} may not record {step.title}",))
+    if reason and not can_override and at_ok:
+        blocked = unmet(pathway, step, state, at=cmd.at, level=level)
+        if blocked:
+            return Refusal(
+                "role",
+                ("Only anaesthesia or proceduralist staff may override a gate", *blocked),
+            )
+
+    problems = _time_problems(pathway, state, cmd.at, recorded_at=now, field="at")
+    clean, field_problems = validate_step_data(pathway, step, cmd.data, state=state)
+    problems.update(field_problems)
+    if cmd.override_reason is not None and not isinstance(cmd.override_reason, str):
+        problems["override_reason"] = "must be text"
+    if problems:
+        return Refusal.of_fields(problems)
+    level = clean.get("level") if step.when == "per_level" else None
+    assert level is None or isinstance(level, str)
+
+    closed = terminal_entry(pathway, state)
+    if closed is not None:
+        return Refusal("closed", (_closed_message(pathway, closed),))
+    duplicate = _duplicate(pathway, step, state, level=level)
+    if duplicate:
+        return Refusal("duplicate", (duplicate,))
+    blocked = unmet(pathway, step, state, at=cmd.at, level=level)
+    if blocked and not can_override:
+        return Refusal("gate", tuple(blocked))
+    return StepRecorded(
+        event_id=event_id,
+        case_id=state.case_id,
+        seq=state.last_seq + 1,
+        recorded_at=now,
+        actor=cmd.actor.name,
+        role=role,
+        step=step.id,
+        at=cmd.at,
+        data=clean,
+        level=level,
+        override=can_override and (bool(blocked) or not role_listed),
+        override_reason=reason or None,
+    )
+
+
+def decide_amend(
+    pathway: Pathway, state: CaseState, cmd: AmendEvent, *, event_id: str, now: datetime
+) -> EventAmended | Refusal:
+    """Check a correction of an earlier entry: same validation as a new entry, no gates."""
+    target, refusal = _target(pathway, state, cmd.target_event_id, cmd.actor.role, cmd.reason)
+    if refusal is not None:
+        return refusal
+    assert target is not None
+    step = pathway.step(target.step)
+    problems: dict[str, str] = {}
+    if cmd.at is None and not cmd.data:
+        problems["data"] = "give corrected data, a corrected time, or both"
+    if cmd.data is not None and not isinstance(cmd.data, dict):
+        problems["data"] = "must be an object"
+    if cmd.at is not None:
+        problems.update(_time_problems(pathway, state, cmd.at, recorded_at=target.recorded_at, field="at"))
+    if problems:
+        return Refusal.of_fields(problems)
+    patch = dict(cmd.data or {})
+    merged = dict(target.data)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    clean, field_problems = validate_step_data(pathway, step, merged, state=state, ignore=target.event_id)
+    if field_problems:
+        return Refusal.of_fields(field_problems)
+    clean_patch = {k: (clean.get(k) if v is not None else None) for k, v in patch.items()}
+    amendment = EventAmended(
+        event_id=event_id,
+        case_id=state.case_id,
+        seq=state.last_seq + 1,
+        recorded_at=now,
+        actor=cmd.actor.name,
+        role=cmd.actor.role,
+        target_event_id=target.event_id,
+        reason=cmd.reason.strip(),
+        at=cmd.at,
+        data=clean_patch if cmd.data is not None else None,
+    )
+    corrected = amend_entry(target, amendment)
+    if step.when == "per_level" and corrected.level != target.level:
+        duplicate = _duplicate(pathway, step, state, level=corrected.level, ignore=target.event_id)
+        if duplicate:
+            return Refusal("duplicate", (duplicate,))
+    return amendment
+
+
+def decide_void(
+    pathway: Pathway, state: CaseState, cmd: VoidEvent, *, event_id: str, now: datetime
+) -> EventVoided | Refusal:
+    """Check the withdrawal of an earlier entry."""
+    target, refusal = _target(pathway, state, cmd.target_event_id, cmd.actor.role, cmd.reason)
+    if refusal is not None:
+        return refusal
+    assert target is not None
+    return EventVoided(
+        event_id=event_id,
+        case_id=state.case_id,
+        seq=state.last_seq + 1,
+        recorded_at=now,
+        actor=cmd.actor.name,
+        role=cmd.actor.role,
+        target_event_id=target.event_id,
+        reason=cmd.reason.strip(),
+    )
+
+
+def terminal_entry(pathway: Pathway, state: CaseState) -> Entry | None:
+    """The valid terminal entry (whatever its `at`), if the case is closed."""
+    for step in pathway.terminal_steps:
+        entries = state.step_entries(step.id)
+        if entries:
+            return entries[0]
+    return None
+
+
+def _target(
+    pathway: Pathway, state: CaseState, target_id: str, role: str, reason: object
+) -> tuple[Entry | None, Refusal | None]:
+    target = state.entries.get(target_id)
+    if target is None:
+        return None, Refusal("invalid", (f"No recorded step with id {target_id}",), {"target": "unknown"})
+    if role != target.role and role not in pathway.correction_roles:
+        return None, Refusal(
+            "role",
+            (f"Only {_role_title(pathway, target.role)} or anaesthesia/proceduralist staff may correct this entry",),
+        )
+    if target_id in state.voided:
+        return None, Refusal("invalid", ("This entry was already voided",), {"target": "voided"})
+    if not isinstance(reason, str) or not reason.strip():
+        return None, Refusal.of_fields({"reason": "is required"})
+    return target, None
+
+
+def _role_expired(step: Step, state: CaseState, role: str, *, at: datetime) -> bool:
+    until = step.role_until.get(role)
+    return bool(until and state.step_entries(until, until=at))
+
+
+def _role_title(pathway: Pathway, role: str) -> str:
+    titles = {r.id: r.title for r in pathway.roles}
+    return f"A {titles.get(role, role)} user"
+
+
+def _time_problems(
+    pathway: Pathway, state: CaseState, at: datetime, *, recorded_at: datetime, field: str
+) -> dict[str, str]:
+    if at.tzinfo is None or at.utcoffset() is None:
+        return {field: "must carry a timezone"}
+    window = pathway.clinical_time
+    if at > recorded_at + timedelta(minutes=window.max_after_recorded_min):
+        return {field: f"is more than {window.max_after_recorded_min:g} min in the future"}
+    if state.opened and at < state.opened.scheduled_start - timedelta(minutes=window.max_before_scheduled_min):
+        hours = window.max_before_scheduled_min / 60
+        return {field: f"is more than {hours:g} h before the scheduled start"}
+    return {}
+
+
+def _closed_message(pathway: Pathway, entry: Entry) -> str:
+    return (
+        f"The case is closed ({pathway.step(entry.step).title} at {entry.at:%H:%M}); "
+        "only amendments and voids are possible"
+    )
+
+
+def _duplicate(
+    pathway: Pathway, step: Step, state: CaseState, *, level: str | None, ignore: str | None = None
+) -> str | None:
+    existing = [e for e in state.step_entries(step.id) if e.event_id != ignore]
+    if step.when == "once" and existing:
+        return f"{step.title} is already recorded (at {existing[0].at:%H:%M}); amend it instead"
+    if step.when != "per_level" or level is None:
+        return None
+    abandon = pathway.levels.abandon_step
+    if abandon and step.id != abandon and level in state.levels_with(abandon):
+        return f"Level {level} was abandoned; {step.title} cannot be recorded for it"
+    if any(e.level == level for e in existing):
+        return f"{step.title} is already recorded for {level}; amend it instead"
+    return None

@@ -1,0 +1,132 @@
+"""Evaluate a case at a clock time: phase, step statuses, alerts, family status (engine room).
+
+`evaluate(pathway, state, now)` is pure: the same events and clock give the same answer,
+which is what lets the scenario runner, the simulation and the API share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from daycase.engine.alerts import Alert, RuleContext, clip
+from daycase.engine.check import terminal_entry
+from daycase.engine.fold import CaseState, Entry
+from daycase.engine.gates import remaining_levels, unmet
+from daycase.engine.rules import RULES
+from daycase.pathways.schema import Pathway, Step
+
+STATUSES = ("done", "due", "blocked", "overdue", "not_needed", "skipped")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evaluation:
+    phase: str
+    phase_since: datetime | None
+    steps: dict[str, str]
+    alerts: list[Alert]
+    family_word: str
+    family_colour: str
+    running_long: bool
+    next_due: list[str]
+    overrides: list[Entry]
+
+    @property
+    def active_alerts(self) -> list[Alert]:
+        return [a for a in self.alerts if a.active]
+
+
+def evaluate(pathway: Pathway, state: CaseState, now: datetime) -> Evaluation:
+    """Everything a board, a page or a scenario expectation needs to know at `now`."""
+    terminal = terminal_entry(pathway, state)
+    phase, since = current_phase(pathway, state)
+    alerts = evaluate_alerts(pathway, state, now=now, terminal_at=terminal.at if terminal else None)
+    active_codes = {a.code for a in alerts if a.active}
+    overdue_steps = {
+        r.step for r in pathway.alerts if r.rule == "overdue_repeat" and r.code in active_codes
+    }
+    steps = {
+        s.id: step_status(pathway, state, s, now=now, terminal=terminal, overdue=s.id in overdue_steps)
+        for s in pathway.steps
+    }
+    family = pathway.phase(phase).family
+    running_long = any(
+        a.active for a in alerts if pathway.alert(a.code).rule == "overrun"
+    )
+    return Evaluation(
+        phase=phase,
+        phase_since=since,
+        steps=steps,
+        alerts=alerts,
+        family_word=family.word,
+        family_colour=family.colour,
+        running_long=running_long,
+        next_due=[s.id for s in pathway.steps if steps[s.id] in ("due", "overdue") and s.need == "required"],
+        overrides=[e for e in state.valid if e.override],
+    )
+
+
+def evaluate_alerts(
+    pathway: Pathway, state: CaseState, *, now: datetime, terminal_at: datetime | None
+) -> list[Alert]:
+    """Every alert the case has had up to `now`, active or not, in start order."""
+    ctx = RuleContext(pathway=pathway, state=state, now=now)
+    alerts: list[Alert] = []
+    for rule in pathway.alerts:
+        for span in RULES[rule.rule](rule, ctx):
+            alert = clip(rule.code, span, now=now, terminal_at=terminal_at)
+            if alert is not None:
+                alerts.append(alert)
+    alerts.sort(key=lambda a: (a.started_at, a.code))
+    return alerts
+
+
+def current_phase(pathway: Pathway, state: CaseState) -> tuple[str, datetime | None]:
+    """The furthest milestone among valid entries, whatever their `at`, and when it opened."""
+    best = 0
+    for entry in state.valid:
+        rank = pathway.milestone_rank(entry.step)
+        if rank is not None and rank > best:
+            best = rank
+    phase = pathway.phases[best]
+    if best == 0:
+        return phase.id, state.opened.recorded_at if state.opened else None
+    openers = [e.at for s in phase.opened_by for e in state.step_entries(s)]
+    return phase.id, min(openers) if openers else None
+
+
+def step_status(
+    pathway: Pathway,
+    state: CaseState,
+    step: Step,
+    *,
+    now: datetime,
+    terminal: Entry | None,
+    overdue: bool = False,
+) -> str:
+    """One step's status at `now` (see the pathway spec, "Step status")."""
+    entries = state.step_entries(step.id)
+    if step.need == "terminal":
+        if terminal is not None:
+            return "done" if terminal.step == step.id else "skipped"
+        return "due" if not unmet(pathway, step, state, at=now, level=None) else "blocked"
+    if step.need == "optional":
+        return "done" if entries else "not_needed"
+    if overdue:
+        return "overdue"
+    if step.when == "per_level":
+        levels = remaining_levels(state, pathway, until=None)
+        if not levels:
+            return "not_needed"
+        pending = [lv for lv in levels if lv not in {e.level for e in entries}]
+        if not pending:
+            return "done"
+        if terminal is not None:
+            return "skipped"
+        holds = any(not unmet(pathway, step, state, at=now, level=lv) for lv in pending)
+        return "due" if holds else "blocked"
+    if entries:
+        return "done"
+    if terminal is not None:
+        return "skipped"
+    return "due" if not unmet(pathway, step, state, at=now, level=None) else "blocked"

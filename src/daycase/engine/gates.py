@@ -1,0 +1,112 @@
+"""Gate conditions: interpret the pathway's closed vocabulary (engine room).
+
+`unmet` returns one plain message per condition that does not hold, e.g. "Time-out not
+done" or "Cement was injected 3 min ago; wait 2 more minutes". Only entries whose
+clinical time is not later than `at` count, so back-charting is judged by clinical order.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from daycase.engine.fold import CaseState
+from daycase.pathways.schema import Condition, Pathway, Step
+
+
+def remaining_levels(state: CaseState, pathway: Pathway, *, until: datetime | None) -> list[str]:
+    """Planned levels not abandoned (by `until`), in planned order."""
+    abandon = pathway.levels.abandon_step
+    abandoned = state.levels_with(abandon, until=until) if abandon else set()
+    return [lv for lv in state.planned_levels if lv not in abandoned]
+
+
+def unmet(
+    pathway: Pathway, step: Step, state: CaseState, *, at: datetime, level: str | None
+) -> list[str]:
+    """Messages for every gate condition of `step` that does not hold at clinical time `at`."""
+    messages: list[str] = []
+    for cond in step.gate:
+        for msg in _condition(pathway, cond, state, at=at, level=level):
+            if msg not in messages:
+                messages.append(msg)
+    return messages
+
+
+def _title(pathway: Pathway, step_id: str) -> str:
+    return pathway.step(step_id).title
+
+
+def _condition(
+    pathway: Pathway, cond: Condition, state: CaseState, *, at: datetime, level: str | None
+) -> list[str]:
+    if cond.done is not None:
+        return [
+            cond.message or f"{_title(pathway, s)} not done"
+            for s in cond.done
+            if not state.step_entries(s, until=at)
+        ]
+    if cond.not_done is not None:
+        return [
+            cond.message or f"{_title(pathway, s)} already done"
+            for s in cond.not_done
+            if state.step_entries(s, until=at)
+        ]
+    if cond.level_done is not None:
+        if level is None or level not in state.levels_with(cond.level_done, until=at):
+            where = f" for {level}" if level else ""
+            return [cond.message or f"{_title(pathway, cond.level_done)} not done{where}"]
+        return []
+    if cond.all_levels_done is not None:
+        have = state.levels_with(cond.all_levels_done, until=at)
+        missing = [lv for lv in remaining_levels(state, pathway, until=at) if lv not in have]
+        if missing:
+            return [cond.message or f"{_title(pathway, cond.all_levels_done)} not done for {', '.join(missing)}"]
+        return []
+    if cond.field is not None:
+        ref = cond.field
+        entry = state.latest(ref.step, until=at)
+        if entry is None:
+            return [f"{_title(pathway, ref.step)} not done"]
+        if entry.data.get(ref.name) != ref.eq:
+            label = pathway.step(ref.step).fields[ref.name].label or ref.name
+            return [cond.message or f"{label}: must be {ref.eq}"]
+        return []
+    if cond.none_matching is not None:
+        ref = cond.none_matching
+        if any(e.data.get(ref.name) == ref.eq for e in state.step_entries(ref.step, until=at)):
+            return [cond.message or f"{_title(pathway, ref.step)} with {ref.name} {ref.eq} is recorded"]
+        return []
+    if cond.latest_total_at_least is not None:
+        total_rule = cond.latest_total_at_least
+        entry = state.latest(total_rule.step, until=at)
+        title = _title(pathway, total_rule.step)
+        if entry is None:
+            return [cond.message or f"No {title} recorded"]
+        total = score_total(entry.data)
+        if total < total_rule.at_least:
+            return [cond.message or f"Latest {title} total is {total} (needs {total_rule.at_least} or more)"]
+        return []
+    assert cond.minutes_since is not None
+    since = cond.minutes_since
+    entries = state.step_entries(since.step, until=at)
+    if not entries:
+        return [] if since.skip_if_none else [f"{_title(pathway, since.step)} not done"]
+    ref_at = entries[-1].at if since.last else entries[0].at
+    elapsed_s = (at - ref_at).total_seconds()
+    needed_s = since.at_least * 60
+    if elapsed_s >= needed_s:
+        return []
+    elapsed_min = max(0, math.floor(elapsed_s / 60))
+    remaining_min = math.ceil((needed_s - elapsed_s) / 60)
+    template = cond.message or "{title}: {elapsed} min ago; wait {remaining} more minutes"
+    return [
+        template.format(
+            title=_title(pathway, since.step), elapsed=elapsed_min, remaining=remaining_min
+        )
+    ]
+
+
+def score_total(data: dict[str, object]) -> int:
+    """Sum of a score's integer items (Aldrete, PADSS)."""
+    return sum(v for v in data.values() if isinstance(v, int) and not isinstance(v, bool))

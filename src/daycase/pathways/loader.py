@@ -1,0 +1,182 @@
+"""Load and check pathway files (pathways room).
+
+Errors name the file, the key path (`steps[3] (preop_vitals).fields.heart_rate.min`) and
+the problem, so a centre editing its own pathway sees exactly what to fix. Beyond the
+schema, the loader checks every cross-reference: steps, roles, phases, fields and rules.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from daycase.pathways.rules import RULE_PARAMS, step_refs
+from daycase.pathways.schema import Condition, Pathway
+
+BUILTIN_IDS = ("kyphoplasty",)
+
+
+class PathwayError(Exception):
+    """A pathway file that cannot be used; `problems` are 'key.path: problem' lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+def load_pathway(path: str | Path) -> Pathway:
+    """Read, validate and cross-check one pathway file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PathwayError(source, [f"cannot read file: {exc.strerror}"]) from exc
+    return parse_pathway(text, source=source)
+
+
+def parse_pathway(text: str, *, source: str) -> Pathway:
+    """Validate pathway YAML text; `source` names it in error messages."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PathwayError(source, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise PathwayError(source, ["the file must be a mapping with keys id, steps, …"])
+    try:
+        pathway = Pathway.model_validate(raw)
+    except ValidationError as exc:
+        raise PathwayError(source, [_describe(err, raw) for err in exc.errors()]) from exc
+    problems = cross_check(pathway)
+    if problems:
+        raise PathwayError(source, problems)
+    return pathway
+
+
+@cache
+def builtin_pathway(pathway_id: str) -> Pathway:
+    """A pathway shipped inside the package, loaded once per process."""
+    if pathway_id not in BUILTIN_IDS:
+        raise PathwayError(pathway_id, [f"no built-in pathway {pathway_id!r}"])
+    ref = resources.files("daycase.pathways").joinpath(f"builtin/{pathway_id}.yaml")
+    return parse_pathway(ref.read_text(encoding="utf-8"), source=f"builtin:{pathway_id}")
+
+
+def _describe(err: Any, raw: dict[str, Any]) -> str:
+    """Turn a Pydantic error into 'key.path: problem', naming list items by their id."""
+    parts: list[str] = []
+    node: Any = raw
+    for loc in err["loc"]:
+        if isinstance(loc, int):
+            item_id = node[loc].get("id") if isinstance(node, list) and loc < len(node) else None
+            item = node[loc] if isinstance(node, list) and loc < len(node) else None
+            if isinstance(item, dict) and item.get("code"):
+                item_id = item["code"]
+            parts[-1] += f"[{loc}]" + (f" ({item_id})" if item_id else "")
+            node = item
+        else:
+            parts.append(str(loc))
+            node = node.get(loc) if isinstance(node, dict) else None
+    path = ".".join(parts) or "(top)"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{path}: {msg}"
+
+
+def cross_check(p: Pathway) -> list[str]:
+    """Every reference between parts of the file must resolve."""
+    problems: list[str] = []
+    roles = p.role_ids
+    steps = {s.id: s for s in p.steps}
+    phases = {ph.id for ph in p.phases}
+    for kind, ids in (
+        ("role", [r.id for r in p.roles]),
+        ("phase", [ph.id for ph in p.phases]),
+        ("step", [s.id for s in p.steps]),
+        ("alert code", [a.code for a in p.alerts]),
+    ):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            problems.append(f"{kind} ids must be unique; repeated: {', '.join(dupes)}")
+    for key in ("override_roles", "correction_roles"):
+        problems += [f"{key}: unknown role {r!r}" for r in getattr(p, key) if r not in roles]
+    if p.levels.abandon_step and p.levels.abandon_step not in steps:
+        problems.append(f"levels.abandon_step: unknown step {p.levels.abandon_step!r}")
+    if len(p.family.code_alphabet) < 10:
+        problems.append("family.code_alphabet: needs at least 10 characters")
+    for i, ph in enumerate(p.phases):
+        problems += [
+            f"phases[{i}] ({ph.id}).opened_by: unknown step {s!r}"
+            for s in ph.opened_by
+            if s not in steps
+        ]
+    for i, s in enumerate(p.steps):
+        where = f"steps[{i}] ({s.id})"
+        if s.phase not in phases:
+            problems.append(f"{where}.phase: unknown phase {s.phase!r}")
+        problems += [f"{where}.roles: unknown role {r!r}" for r in s.roles if r not in roles]
+        for r, until in s.role_until.items():
+            if r not in roles:
+                problems.append(f"{where}.role_until: unknown role {r!r}")
+            if until not in steps:
+                problems.append(f"{where}.role_until.{r}: unknown step {until!r}")
+        if s.when == "per_level" and (s.fields.get("level") is None or s.fields["level"].type != "level"):
+            problems.append(f"{where}.fields: a per_level step needs a `level` field of type level")
+        if s.need == "terminal" and not any(s.id in ph.opened_by and ph.terminal for ph in p.phases):
+            problems.append(f"{where}: a terminal step must open a terminal phase")
+        for name, spec in s.fields.items():
+            if spec.less_than_field and spec.less_than_field not in s.fields:
+                problems.append(f"{where}.fields.{name}.less_than_field: unknown field")
+        for j, v in enumerate(s.validations):
+            if v.field not in s.fields:
+                problems.append(f"{where}.validations[{j}].field: unknown field {v.field!r}")
+            if v.with_step not in steps:
+                problems.append(f"{where}.validations[{j}].with_step: unknown step {v.with_step!r}")
+        for j, cond in enumerate(s.gate):
+            problems += [f"{where}.gate[{j}]: {msg}" for msg in _check_condition(cond, steps)]
+    for i, a in enumerate(p.alerts):
+        where = f"alerts[{i}] ({a.code})"
+        if a.step not in steps:
+            problems.append(f"{where}.step: unknown step {a.step!r}")
+        model = RULE_PARAMS.get(a.rule)
+        if model is None:
+            problems.append(f"{where}.rule: unknown rule {a.rule!r}; known: {', '.join(RULE_PARAMS)}")
+            continue
+        try:
+            params = model.model_validate(a.params)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(x) for x in err["loc"])
+                problems.append(f"{where}.params.{loc}: {err['msg']}")
+            continue
+        problems += [
+            f"{where}.params.{key}: unknown step {ref!r}" for key, ref in step_refs(params) if ref not in steps
+        ]
+    return problems
+
+
+def _check_condition(cond: Condition, steps: dict[str, Any]) -> list[str]:
+    refs: list[str] = []
+    if cond.done:
+        refs += cond.done
+    if cond.not_done:
+        refs += cond.not_done
+    for single in (cond.level_done, cond.all_levels_done):
+        if single:
+            refs.append(single)
+    problems = [f"{cond.kind}: unknown step {r!r}" for r in refs if r not in steps]
+    for ref in (cond.field, cond.none_matching):
+        if ref is None:
+            continue
+        if ref.step not in steps:
+            problems.append(f"{cond.kind}.step: unknown step {ref.step!r}")
+        elif ref.name not in steps[ref.step].fields:
+            problems.append(f"{cond.kind}.name: step {ref.step!r} has no field {ref.name!r}")
+    for timed in (cond.latest_total_at_least, cond.minutes_since):
+        if timed is not None and timed.step not in steps:
+            problems.append(f"{cond.kind}.step: unknown step {timed.step!r}")
+    return problems

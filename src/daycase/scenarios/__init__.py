@@ -1,0 +1,1 @@
+"""Scenario files: one patient's day as YAML, run through the real service layer."""

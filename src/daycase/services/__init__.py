@@ -1,0 +1,1 @@
+"""Service room: one use case per method (load → check → append), shared by every front end."""

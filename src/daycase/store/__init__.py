@@ -1,0 +1,1 @@
+"""Storage room: append-only event stores (memory, SQLite, later PostgreSQL) behind one contract."""

@@ -1,0 +1,66 @@
+"""The event-store contract every backend keeps (store room).
+
+A store appends events to a case atomically, refuses a stale `expected_seq` with
+`ConcurrencyError` (optimistic concurrency: the caller reloads and decides again), chains a
+SHA-256 hash through each case's events, and can re-check those chains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from daycase.engine.events import Event
+
+
+class ConcurrencyError(Exception):
+    """Another writer appended to the case first; reload, decide again, retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    """One row of the case index: enough to list a day's cases without loading events."""
+
+    case_id: str
+    pathway_id: str
+    scheduled_start_iso: str
+    family_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    """A case whose stored history no longer matches its hash chain."""
+
+    case_id: str
+    seq: int
+    problem: str
+
+
+class EventStore(Protocol):
+    """What the service layer needs from storage; one implementation per backend."""
+
+    def append(self, events: Sequence[Event], *, expected_seq: int) -> None:
+        """Append events of one case in one transaction.
+
+        The first event's `seq` must be `expected_seq + 1` and the case's stored last seq
+        must be `expected_seq` (0 for a new case), else `ConcurrencyError`.
+        """
+        ...
+
+    def load(self, case_id: str) -> list[Event]:
+        """Every event of the case in `seq` order; empty when the case is unknown."""
+        ...
+
+    def cases(self, *, on: date | None = None) -> list[CaseSummary]:
+        """Cases scheduled on a local calendar date (all cases when `on` is None)."""
+        ...
+
+    def verify(self) -> list[ChainProblem]:
+        """Re-compute every hash chain; one problem per damaged case, empty when intact."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,137 @@
+"""Events to and from plain JSON objects, and the hash chain over them (store room).
+
+The canonical form (sorted keys, no spaces, UTF-8) is what gets hashed, so any edit of a
+stored row, a reordering or a cut shows up when the chain is re-computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from typing import Any
+
+from daycase.engine.events import (
+    CaseOpened,
+    Event,
+    EventAmended,
+    EventVoided,
+    Patient,
+    StepRecorded,
+)
+from daycase.types import JSONObject
+
+GENESIS_HASH = "0" * 64
+
+
+def event_kind(event: Event) -> str:
+    """The stored name of an event's type."""
+    return type(event).__name__
+
+
+def event_to_dict(event: Event) -> JSONObject:
+    """A JSON-ready object for one event; datetimes become ISO 8601 with offset."""
+    base: JSONObject = {
+        "kind": event_kind(event),
+        "event_id": event.event_id,
+        "case_id": event.case_id,
+        "seq": event.seq,
+        "recorded_at": event.recorded_at.isoformat(),
+        "actor": event.actor,
+        "role": event.role,
+    }
+    if isinstance(event, CaseOpened):
+        base.update(
+            pathway_id=event.pathway_id,
+            pathway_version=event.pathway_version,
+            patient={
+                "mrn": event.patient.mrn,
+                "given_name": event.patient.given_name,
+                "family_name": event.patient.family_name,
+                "birth_date": event.patient.birth_date.isoformat(),
+                "sex": event.patient.sex,
+            },
+            levels=list(event.levels),
+            scheduled_start=event.scheduled_start.isoformat(),
+            family_code=event.family_code,
+        )
+    elif isinstance(event, StepRecorded):
+        base.update(
+            step=event.step,
+            at=event.at.isoformat(),
+            data=event.data,
+            level=event.level,
+            override=event.override,
+            override_reason=event.override_reason,
+        )
+    elif isinstance(event, EventAmended):
+        base.update(
+            target_event_id=event.target_event_id,
+            reason=event.reason,
+            at=event.at.isoformat() if event.at else None,
+            data=event.data,
+        )
+    else:
+        base.update(target_event_id=event.target_event_id, reason=event.reason)
+    return base
+
+
+def event_from_dict(raw: dict[str, Any]) -> Event:
+    """Rebuild an event from `event_to_dict` output."""
+    common: dict[str, Any] = {
+        "event_id": raw["event_id"],
+        "case_id": raw["case_id"],
+        "seq": raw["seq"],
+        "recorded_at": datetime.fromisoformat(raw["recorded_at"]),
+        "actor": raw["actor"],
+        "role": raw["role"],
+    }
+    kind = raw["kind"]
+    if kind == "CaseOpened":
+        p = raw["patient"]
+        return CaseOpened(
+            **common,
+            pathway_id=raw["pathway_id"],
+            pathway_version=raw["pathway_version"],
+            patient=Patient(
+                mrn=p["mrn"],
+                given_name=p["given_name"],
+                family_name=p["family_name"],
+                birth_date=date.fromisoformat(p["birth_date"]),
+                sex=p["sex"],
+            ),
+            levels=tuple(raw["levels"]),
+            scheduled_start=datetime.fromisoformat(raw["scheduled_start"]),
+            family_code=raw["family_code"],
+        )
+    if kind == "StepRecorded":
+        return StepRecorded(
+            **common,
+            step=raw["step"],
+            at=datetime.fromisoformat(raw["at"]),
+            data=raw["data"],
+            level=raw["level"],
+            override=raw["override"],
+            override_reason=raw["override_reason"],
+        )
+    if kind == "EventAmended":
+        return EventAmended(
+            **common,
+            target_event_id=raw["target_event_id"],
+            reason=raw["reason"],
+            at=datetime.fromisoformat(raw["at"]) if raw["at"] else None,
+            data=raw["data"],
+        )
+    if kind == "EventVoided":
+        return EventVoided(**common, target_event_id=raw["target_event_id"], reason=raw["reason"])
+    raise ValueError(f"unknown event kind {kind!r}")
+
+
+def canonical_json(obj: JSONObject) -> str:
+    """The one serialisation that is stored and hashed."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, body: str) -> str:
+    """SHA-256 over the previous event's hash and this event's canonical body."""
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()

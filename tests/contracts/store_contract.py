@@ -1,0 +1,189 @@
+"""The one contract every event store keeps (store tests); each backend's test module subclasses it.
+
+A subclass only says how to make a fresh, empty store; every behaviour asserted here must
+then hold for memory, SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from daycase.engine.events import Event
+from daycase.store.base import CaseSummary, ConcurrencyError, EventStore
+from tests.factories import BST, amended, at, history, opened, recorded, voided
+
+EST_OFFSET = timedelta(hours=-5)
+EST = timezone(EST_OFFSET)
+
+
+def offsets(events: list[Event]) -> list[list[tuple[str, timedelta | None]]]:
+    """The UTC offset of every datetime field: equal datetimes may still differ in offset."""
+    return [
+        [
+            (f.name, value.utcoffset())
+            for f in dataclasses.fields(event)
+            if isinstance(value := getattr(event, f.name), datetime)
+        ]
+        for event in events
+    ]
+
+
+class StoreContract(ABC):
+    """Subclass as `Test<Backend>Store` and implement `make_store`."""
+
+    @abstractmethod
+    def make_store(self, tmp_path: Path) -> Iterator[EventStore]:
+        """Yield a fresh, empty store of this backend; release everything after the yield."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[EventStore]:
+        yield from self.make_store(tmp_path)
+
+    def test_round_trip_keeps_every_kind_and_offset(self, store: EventStore) -> None:
+        written: list[Event] = [
+            opened("c1", scheduled_start=datetime(2025, 6, 2, 8, 30, tzinfo=BST)),
+            recorded(
+                "c1",
+                2,
+                step="blood_tests",
+                at_time=datetime(2025, 6, 2, 2, 5, 30, 250_000, tzinfo=EST),
+                data={"inr": 1.2, "notes": "haemolysed, ask Zoë", "flags": [True, None]},
+                level="L1",
+                override_reason="consultant agreed",
+            ),
+            amended("c1", 3, target_event_id="c1-e2", at_time=at(7, 10), data={"inr": None}),
+            amended("c1", 4, target_event_id="c1-e2", data={"inr": 1.3}),
+            voided("c1", 5, target_event_id="c1-e2"),
+        ]
+        store.append(written[:2], expected_seq=0)
+        store.append(written[2:], expected_seq=2)
+
+        loaded = store.load("c1")
+
+        assert loaded == written
+        assert offsets(loaded) == offsets(written)
+        assert offsets(loaded)[1] == [("recorded_at", EST_OFFSET), ("at", EST_OFFSET)]
+
+    def test_seq_continues_from_the_last_event(self, store: EventStore) -> None:
+        store.append(history("c1"), expected_seq=0)
+        store.append([recorded("c1", 5)], expected_seq=4)
+        store.append([recorded("c1", 6), recorded("c1", 7)], expected_seq=5)
+
+        assert [event.seq for event in store.load("c1")] == [1, 2, 3, 4, 5, 6, 7]
+
+    def test_stale_expected_seq_is_refused_and_stores_nothing(self, store: EventStore) -> None:
+        store.append(history("c1"), expected_seq=0)
+        before = store.load("c1")
+
+        with pytest.raises(ConcurrencyError):
+            store.append([recorded("c1", 4, eid="late")], expected_seq=3)
+        with pytest.raises(ConcurrencyError):
+            store.append([recorded("c1", 6, eid="ahead")], expected_seq=5)
+        with pytest.raises(ConcurrencyError):
+            store.append([opened("c1")], expected_seq=0)
+
+        assert store.load("c1") == before
+        assert store.verify() == []
+
+    def test_a_failing_batch_stores_none_of_its_events(self, store: EventStore) -> None:
+        store.append(history("c1"), expected_seq=0)
+        clash = "c1-e2"
+
+        with pytest.raises(ValueError, match="event id"):
+            store.append([recorded("c1", 5), recorded("c1", 6, eid=clash)], expected_seq=4)
+        with pytest.raises(ValueError, match="event id"):
+            store.append([opened("c2"), recorded("c2", 2, eid=clash)], expected_seq=0)
+
+        assert [event.seq for event in store.load("c1")] == [1, 2, 3, 4]
+        assert store.load("c2") == []
+        assert [case.case_id for case in store.cases()] == ["c1"]
+        store.append([recorded("c1", 5)], expected_seq=4)
+        assert store.verify() == []
+
+    def test_malformed_batches_are_refused(self, store: EventStore) -> None:
+        with pytest.raises(ValueError, match="one case"):
+            store.append([opened("c1"), recorded("c2", 2)], expected_seq=0)
+        with pytest.raises(ValueError, match="does not follow"):
+            store.append([opened("c1"), recorded("c1", 3)], expected_seq=0)
+        with pytest.raises(ValueError, match="CaseOpened"):
+            store.append([recorded("c1", 1)], expected_seq=0)
+        store.append([], expected_seq=0)
+
+        assert store.load("c1") == []
+
+    def test_cases_on_a_date_use_the_local_date_of_the_start(self, store: EventStore) -> None:
+        # 23:30 at -05:00 is already 3 June in UTC, 00:30 at +01:00 still 2 June in UTC.
+        starts = {
+            "late-evening": datetime(2025, 6, 2, 23, 30, tzinfo=EST),
+            "morning": datetime(2025, 6, 2, 8, 30, tzinfo=BST),
+            "after-midnight": datetime(2025, 6, 3, 0, 30, tzinfo=BST),
+        }
+        for case_id, start_at in starts.items():
+            store.append(
+                [opened(case_id, scheduled_start=start_at, family_code=f"F-{case_id}")],
+                expected_seq=0,
+            )
+
+        on_second = store.cases(on=date(2025, 6, 2))
+
+        assert on_second == [
+            CaseSummary("morning", "kyphoplasty", "2025-06-02T08:30:00+01:00", "F-morning"),
+            CaseSummary(
+                "late-evening", "kyphoplasty", "2025-06-02T23:30:00-05:00", "F-late-evening"
+            ),
+        ]
+        assert [c.case_id for c in store.cases(on=date(2025, 6, 3))] == ["after-midnight"]
+        assert store.cases(on=date(2025, 6, 4)) == []
+        assert {c.case_id for c in store.cases()} == set(starts)
+
+    def test_an_unknown_case_loads_empty(self, store: EventStore) -> None:
+        store.append(history("c1"), expected_seq=0)
+
+        assert store.load("nobody") == []
+
+    def test_verify_finds_nothing_on_intact_data(self, store: EventStore) -> None:
+        assert store.verify() == []
+        for case_id in ("c1", "c2", "c3"):
+            store.append(history(case_id, steps=5), expected_seq=0)
+        store.append([voided("c2", 7, target_event_id="c2-e3")], expected_seq=6)
+
+        assert store.verify() == []
+
+    def test_concurrent_writers_each_store_every_event_exactly_once(
+        self, store: EventStore
+    ) -> None:
+        writers, per_writer = 4, 10
+        store.append([opened("c1")], expected_seq=0)
+        start = threading.Barrier(writers)
+
+        def write(name: str) -> None:
+            start.wait()
+            for n in range(per_writer):
+                for _attempt in range(1000):
+                    seq = store.load("c1")[-1].seq + 1
+                    try:
+                        store.append([recorded("c1", seq, eid=f"{name}-{n}")], expected_seq=seq - 1)
+                        break
+                    except ConcurrencyError:
+                        continue
+                else:
+                    raise AssertionError(f"{name} never got event {n} in")
+
+        with ThreadPoolExecutor(max_workers=writers) as pool:
+            futures = [pool.submit(write, f"w{i}") for i in range(writers)]
+            for future in futures:
+                future.result()
+
+        loaded = store.load("c1")
+        expected_ids = {f"w{i}-{n}" for i in range(writers) for n in range(per_writer)}
+        assert [event.seq for event in loaded] == list(range(1, writers * per_writer + 2))
+        assert sorted(event.event_id for event in loaded[1:]) == sorted(expected_ids)
+        assert store.verify() == []
