@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(
         default="America/New_York",
-        description="The centre's timezone (IANA name): what 'today' means for boards and the demo.",
+        description="The centre's timezone (IANA name): what 'today' means for boards.",
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -169,6 +170,7 @@ class StoreContract(ABC):
             for n in range(per_writer):
                 for _attempt in range(1000):
                     seq = store.load("c1")[-1].seq + 1
+                    time.sleep(0)  # let another writer move the case on in between
                     try:
                         store.append([recorded("c1", seq, eid=f"{name}-{n}")], expected_seq=seq - 1)
                         break

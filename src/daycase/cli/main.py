@@ -18,9 +18,13 @@ from daycase.config import Settings, sqlite_url
 from daycase.pathways.loader import PathwayError, builtin_pathway, load_pathway
 from daycase.scenarios.runner import exit_code, run_files
 
-app = typer.Typer(help="daycase: the day-of-surgery tracker.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="daycase: the day-of-surgery tracker.", no_args_is_help=True, add_completion=False
+)
 pathway_app = typer.Typer(help="Check and show pathway files.", no_args_is_help=True)
-scenario_app = typer.Typer(help="Run scenario files (one patient's day as YAML).", no_args_is_help=True)
+scenario_app = typer.Typer(
+    help="Run scenario files (one patient's day as YAML).", no_args_is_help=True
+)
 app.add_typer(pathway_app, name="pathway")
 app.add_typer(scenario_app, name="scenario")
 
@@ -29,7 +33,9 @@ err = Console(stderr=True)
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL or SQLite file path (default: $DAYCASE_DB or daycase.db)."),
+    typer.Option(
+        "--db", help="Database URL or SQLite file path (default: $DAYCASE_DB or daycase.db)."
+    ),
 ]
 
 
@@ -55,20 +61,30 @@ def pathway_validate(file: Annotated[Path, typer.Argument(help="A pathway YAML f
 @pathway_app.command("show")
 def pathway_show(
     pathway_id: Annotated[str, typer.Argument(help="A built-in pathway id, or a pathway file.")],
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print a Markdown reference.")
+    ] = False,
 ) -> None:
     """Print a pathway readably: phases, steps with roles, fields and gates, alerts."""
     try:
-        pathway = load_pathway(pathway_id) if Path(pathway_id).is_file() else builtin_pathway(pathway_id)
+        pathway = (
+            load_pathway(pathway_id) if Path(pathway_id).is_file() else builtin_pathway(pathway_id)
+        )
     except PathwayError as exc:
         err.print(str(exc), highlight=False)
         raise typer.Exit(2) from exc
-    render.pathway(console, pathway)
+    if markdown:
+        typer.echo(render.pathway_markdown(pathway), nl=False)
+    else:
+        render.pathway(console, pathway)
 
 
 @scenario_app.command("run")
 def scenario_run(
     files: Annotated[list[Path], typer.Argument(help="Scenario YAML files.")],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file, one per line.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per file, one per line.")
+    ] = False,
     pathway: Annotated[
         Path | None, typer.Option("--pathway", help="Run against this pathway file instead.")
     ] = None,
@@ -107,14 +123,18 @@ def verify_cmd(db: DbOption = None) -> None:
     if problems:
         for p in problems:
             err.print(f"[red]case {p.case_id}[/] (seq {p.seq}): {p.problem}", highlight=False)
-        err.print(f"[red]{len({p.case_id for p in problems})} of {count} cases fail verification[/]")
+        err.print(
+            f"[red]{len({p.case_id for p in problems})} of {count} cases fail verification[/]"
+        )
         raise typer.Exit(1)
     console.print(f"[green]ok[/] {count} cases, every hash chain intact")
 
 
 @app.command("demo")
 def demo_cmd(
-    db: Annotated[str, typer.Option("--db", help="SQLite file (or URL) for the demo day.")] = "daycase.db",
+    db: Annotated[
+        str, typer.Option("--db", help="SQLite file (or URL) for the demo day.")
+    ] = "daycase.db",
     patients: Annotated[int, typer.Option("--patients", min=1, max=60, help="How many cases.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Random seed for the day's timings.")] = 7,
 ) -> None:
@@ -122,5 +142,7 @@ def demo_cmd(
     from daycase.demo import run_demo
 
     settings = Settings()
-    board = run_demo(url=sqlite_url(db), patients=patients, seed=seed, tz_name=settings.timezone, console=console)
+    board = run_demo(
+        url=sqlite_url(db), patients=patients, seed=seed, tz_name=settings.timezone, console=console
+    )
     render.board(console, board)

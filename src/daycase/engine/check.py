@@ -79,7 +79,9 @@ def decide_record(
     level = raw_level if isinstance(raw_level, str) else None
     at_ok = cmd.at.tzinfo is not None
 
-    role_listed = role in step.roles and not _role_expired(step, state, role, at=cmd.at if at_ok else now)
+    role_listed = role in step.roles and not _role_expired(
+        step, state, role, at=cmd.at if at_ok else now
+    )
     if not role_listed and not can_override:
         return Refusal("role", (f"{_role_title(pathway, role)} may not record {step.title}",))
     if reason and not can_override and at_ok:
@@ -97,8 +99,8 @@ def decide_record(
         problems["override_reason"] = "must be text"
     if problems:
         return Refusal.of_fields(problems)
-    level = clean.get("level") if step.when == "per_level" else None
-    assert level is None or isinstance(level, str)
+    clean_level = clean.get("level") if step.when == "per_level" else None
+    level = clean_level if isinstance(clean_level, str) else None
 
     closed = terminal_entry(pathway, state)
     if closed is not None:
@@ -140,7 +142,9 @@ def decide_amend(
     if cmd.data is not None and not isinstance(cmd.data, dict):
         problems["data"] = "must be an object"
     if cmd.at is not None:
-        problems.update(_time_problems(pathway, state, cmd.at, recorded_at=target.recorded_at, field="at"))
+        problems.update(
+            _time_problems(pathway, state, cmd.at, recorded_at=target.recorded_at, field="at")
+        )
     if problems:
         return Refusal.of_fields(problems)
     patch = dict(cmd.data or {})
@@ -150,7 +154,9 @@ def decide_amend(
             merged.pop(key, None)
         else:
             merged[key] = value
-    clean, field_problems = validate_step_data(pathway, step, merged, state=state, ignore=target.event_id)
+    clean, field_problems = validate_step_data(
+        pathway, step, merged, state=state, ignore=target.event_id
+    )
     if field_problems:
         return Refusal.of_fields(field_problems)
     clean_patch = {k: (clean.get(k) if v is not None else None) for k, v in patch.items()}
@@ -208,11 +214,13 @@ def _target(
 ) -> tuple[Entry | None, Refusal | None]:
     target = state.entries.get(target_id)
     if target is None:
-        return None, Refusal("invalid", (f"No recorded step with id {target_id}",), {"target": "unknown"})
+        return None, Refusal(
+            "invalid", (f"No recorded step with id {target_id}",), {"target": "unknown"}
+        )
     if role != target.role and role not in pathway.correction_roles:
         return None, Refusal(
             "role",
-            (f"Only {_role_title(pathway, target.role)} or anaesthesia/proceduralist staff may correct this entry",),
+            (f"Only a {target.role}, anaesthesia or proceduralist user may correct this entry",),
         )
     if target_id in state.voided:
         return None, Refusal("invalid", ("This entry was already voided",), {"target": "voided"})
@@ -239,7 +247,9 @@ def _time_problems(
     window = pathway.clinical_time
     if at > recorded_at + timedelta(minutes=window.max_after_recorded_min):
         return {field: f"is more than {window.max_after_recorded_min:g} min in the future"}
-    if state.opened and at < state.opened.scheduled_start - timedelta(minutes=window.max_before_scheduled_min):
+    if state.opened and at < state.opened.scheduled_start - timedelta(
+        minutes=window.max_before_scheduled_min
+    ):
         hours = window.max_before_scheduled_min / 60
         return {field: f"is more than {hours:g} h before the scheduled start"}
     return {}

@@ -68,6 +68,4 @@ class Refusal:
 
     @staticmethod
     def of_fields(problems: dict[str, str]) -> Refusal:
-        return Refusal(
-            "invalid", tuple(f"{k}: {v}" for k, v in problems.items()), dict(problems)
-        )
+        return Refusal("invalid", tuple(f"{k}: {v}" for k, v in problems.items()), dict(problems))

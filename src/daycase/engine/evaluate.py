@@ -46,13 +46,13 @@ def evaluate(pathway: Pathway, state: CaseState, now: datetime) -> Evaluation:
         r.step for r in pathway.alerts if r.rule == "overdue_repeat" and r.code in active_codes
     }
     steps = {
-        s.id: step_status(pathway, state, s, now=now, terminal=terminal, overdue=s.id in overdue_steps)
+        s.id: step_status(
+            pathway, state, s, now=now, terminal=terminal, overdue=s.id in overdue_steps
+        )
         for s in pathway.steps
     }
     family = pathway.phase(phase).family
-    running_long = any(
-        a.active for a in alerts if pathway.alert(a.code).rule == "overrun"
-    )
+    running_long = any(a.active for a in alerts if pathway.alert(a.code).rule == "overrun")
     return Evaluation(
         phase=phase,
         phase_since=since,
@@ -61,7 +61,11 @@ def evaluate(pathway: Pathway, state: CaseState, now: datetime) -> Evaluation:
         family_word=family.word,
         family_colour=family.colour,
         running_long=running_long,
-        next_due=[s.id for s in pathway.steps if steps[s.id] in ("due", "overdue") and s.need == "required"],
+        next_due=[
+            s.id
+            for s in pathway.steps
+            if steps[s.id] in ("due", "overdue") and s.need == "required"
+        ],
         overrides=[e for e in state.valid if e.override],
     )
 

@@ -149,4 +149,6 @@ def _insert(state: CaseState, entry: Entry) -> None:
 
 def _remove(state: CaseState, entry: Entry) -> None:
     state.valid = [e for e in state.valid if e.event_id != entry.event_id]
-    state.by_step[entry.step] = [e for e in state.by_step[entry.step] if e.event_id != entry.event_id]
+    state.by_step[entry.step] = [
+        e for e in state.by_step[entry.step] if e.event_id != entry.event_id
+    ]

@@ -8,6 +8,7 @@ clinical time is not later than `at` count, so back-charting is judged by clinic
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 
 from daycase.engine.fold import CaseState
@@ -61,7 +62,10 @@ def _condition(
         have = state.levels_with(cond.all_levels_done, until=at)
         missing = [lv for lv in remaining_levels(state, pathway, until=at) if lv not in have]
         if missing:
-            return [cond.message or f"{_title(pathway, cond.all_levels_done)} not done for {', '.join(missing)}"]
+            return [
+                cond.message
+                or f"{_title(pathway, cond.all_levels_done)} not done for {', '.join(missing)}"
+            ]
         return []
     if cond.field is not None:
         ref = cond.field
@@ -75,7 +79,9 @@ def _condition(
     if cond.none_matching is not None:
         ref = cond.none_matching
         if any(e.data.get(ref.name) == ref.eq for e in state.step_entries(ref.step, until=at)):
-            return [cond.message or f"{_title(pathway, ref.step)} with {ref.name} {ref.eq} is recorded"]
+            return [
+                cond.message or f"{_title(pathway, ref.step)} with {ref.name} {ref.eq} is recorded"
+            ]
         return []
     if cond.latest_total_at_least is not None:
         total_rule = cond.latest_total_at_least
@@ -85,7 +91,10 @@ def _condition(
             return [cond.message or f"No {title} recorded"]
         total = score_total(entry.data)
         if total < total_rule.at_least:
-            return [cond.message or f"Latest {title} total is {total} (needs {total_rule.at_least} or more)"]
+            return [
+                cond.message
+                or f"Latest {title} total is {total} (needs {total_rule.at_least} or more)"
+            ]
         return []
     assert cond.minutes_since is not None
     since = cond.minutes_since
@@ -107,6 +116,6 @@ def _condition(
     ]
 
 
-def score_total(data: dict[str, object]) -> int:
+def score_total(data: Mapping[str, object]) -> int:
     """Sum of a score's integer items (Aldrete, PADSS)."""
     return sum(v for v in data.values() if isinstance(v, int) and not isinstance(v, bool))

@@ -38,7 +38,7 @@ def _params(model: type[p.Params], alert: AlertRule) -> Any:
 
 def _matches(check: p.Check, data: dict[str, Any]) -> bool:
     value = data.get(check.field)
-    if value is None or isinstance(value, bool) and check.eq is None:
+    if value is None or (isinstance(value, bool) and check.eq is None):
         return False
     if check.eq is not None:
         return bool(value == check.eq)
@@ -66,7 +66,9 @@ def _violations(alert: AlertRule, checks: list[p.Check], data: dict[str, Any]) -
         return "", ""
     labels: list[str] = []
     for c in hits:
-        label = c.label.format(value=_fmt(data.get(c.field)), **{k: _fmt(v) for k, v in data.items()})
+        label = c.label.format(
+            value=_fmt(data.get(c.field)), **{k: _fmt(v) for k, v in data.items()}
+        )
         if label not in labels:
             labels.append(label)
     return worst([c.severity or alert.severity for c in hits], alert.severity), "; ".join(labels)
@@ -96,7 +98,11 @@ def latest_check(alert: AlertRule, ctx: RuleContext) -> list[Span]:
         latest = group[-1]
         severity, detail = _violations(alert, params.checks, latest.data)
         tracker.set(
-            at, bool(detail), severity=severity, step=latest.step, message=_message(alert, detail=detail)
+            at,
+            bool(detail),
+            severity=severity,
+            step=latest.step,
+            message=_message(alert, detail=detail),
         )
     return tracker.spans
 
@@ -169,7 +175,9 @@ def allergy_match(alert: AlertRule, ctx: RuleContext) -> list[Span]:
                 Span(
                     severity=alert.severity,
                     step=alert.step,
-                    message=_message(alert, drug=given.data.get(params.drug_field), allergy=str(allergy).strip()),
+                    message=_message(
+                        alert, drug=given.data.get(params.drug_field), allergy=str(allergy).strip()
+                    ),
                     started_at=max(given.at, review.at),
                 )
             ]
@@ -236,7 +244,9 @@ def drop_from_baseline(alert: AlertRule, ctx: RuleContext) -> list[Span]:
             low,
             severity=alert.severity,
             step=alert.step,
-            message=_message(alert, value=_fmt(latest), baseline=_fmt(baseline), pct=_fmt(params.more_than_pct)),
+            message=_message(
+                alert, value=_fmt(latest), baseline=_fmt(baseline), pct=_fmt(params.more_than_pct)
+            ),
         )
     return tracker.spans
 
@@ -259,7 +269,7 @@ def overdue_repeat(alert: AlertRule, ctx: RuleContext) -> list[Span]:
     late = timedelta(minutes=params.late_every_min)
     checks = ctx.entries(alert.step)
     before = [e.at for e in checks if e.at <= a]
-    bounds = [a] + sorted({e.at for e in checks if e.at > a})
+    bounds = [a, *sorted({e.at for e in checks if e.at > a})]
     spans: list[Span] = []
     for i, seg_start in enumerate(bounds):
         seg_end = bounds[i + 1] if i + 1 < len(bounds) else None
@@ -310,7 +320,9 @@ def level_not_planned(alert: AlertRule, ctx: RuleContext) -> list[Span]:
                 Span(
                     severity=alert.severity,
                     step=e.step,
-                    message=_message(alert, detail=f"{title} at {e.level}, which is not planned ({plan})"),
+                    message=_message(
+                        alert, detail=f"{title} at {e.level}, which is not planned ({plan})"
+                    ),
                     started_at=e.at,
                     event_id=e.event_id,
                 )
@@ -349,7 +361,10 @@ def worse_than_baseline(alert: AlertRule, ctx: RuleContext) -> list[Span]:
                 baseline = e.data
             elif e.step == alert.step:
                 latest = e
-            elif complication is None and e.data.get(params.complication_field or "") == params.complication_value:
+            elif (
+                complication is None
+                and e.data.get(params.complication_field or "") == params.complication_value
+            ):
                 complication = e
         worse = _worse(params, baseline, latest.data) if latest else []
         detail = "; ".join(worse) if worse else "complication recorded"
@@ -422,10 +437,14 @@ def score_low_after(alert: AlertRule, ctx: RuleContext) -> list[Span]:
 
     tracker = Tracker()
     low, msg = reading(next((e for e in reversed(scores) if e.at <= from_at), None))
-    tracker.set(from_at, low, severity=alert.severity, step=alert.step, message=_message(alert, detail=msg))
+    tracker.set(
+        from_at, low, severity=alert.severity, step=alert.step, message=_message(alert, detail=msg)
+    )
     for at, group in _grouped([e for e in scores if e.at > from_at]):
         low, msg = reading(group[-1])
-        tracker.set(at, low, severity=alert.severity, step=alert.step, message=_message(alert, detail=msg))
+        tracker.set(
+            at, low, severity=alert.severity, step=alert.step, message=_message(alert, detail=msg)
+        )
     for span in tracker.spans:
         span.strict = span.started_at == from_at
     return tracker.spans

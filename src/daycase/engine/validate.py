@@ -82,8 +82,13 @@ def _value(
             return None, "must be a whole number"
         if isinstance(value, float) and not math.isfinite(value):
             return None, "must be a finite number"
-        if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-            return None, f"must be between {_fmt(spec.min)} and {_fmt(spec.max)} (got {_fmt(value)})"
+        if (spec.min is not None and value < spec.min) or (
+            spec.max is not None and value > spec.max
+        ):
+            return (
+                None,
+                f"must be between {_fmt(spec.min)} and {_fmt(spec.max)} (got {_fmt(value)})",
+            )
         return value, None
     if t == "text":
         if not isinstance(value, str):
@@ -130,7 +135,9 @@ def _list(
     for i, item in enumerate(value):
         item_path = f"{path}[{i}]"
         if spec.fields is not None:
-            clean, item_problems = validate_fields(pathway, spec.fields, item, prefix=f"{item_path}.")
+            clean, item_problems = validate_fields(
+                pathway, spec.fields, item, prefix=f"{item_path}."
+            )
             problems.update(item_problems)
             out.append(clean)
         elif spec.items is not None:
@@ -149,7 +156,11 @@ def validate_step_data(
     if problems:
         return clean, problems
     level = clean.get("level")
-    if step.when == "per_level" and step.level_policy == "planned" and level not in state.planned_levels:
+    if (
+        step.when == "per_level"
+        and step.level_policy == "planned"
+        and level not in state.planned_levels
+    ):
         problems["level"] = f"{level} is not a planned level ({', '.join(state.planned_levels)})"
     for v in step.validations:
         others = [e for e in state.step_entries(v.with_step) if e.event_id != ignore]
@@ -162,7 +173,7 @@ def validate_step_data(
     return clean, problems
 
 
-def _fmt(value: float | int | None | JSON) -> str:
+def _fmt(value: float | int | JSON | None) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

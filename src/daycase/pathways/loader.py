@@ -43,7 +43,7 @@ def load_pathway(path: str | Path) -> Pathway:
 def parse_pathway(text: str, *, source: str) -> Pathway:
     """Validate pathway YAML text; `source` names it in error messages."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise PathwayError(source, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(raw, dict):
@@ -124,9 +124,13 @@ def cross_check(p: Pathway) -> list[str]:
                 problems.append(f"{where}.role_until: unknown role {r!r}")
             if until not in steps:
                 problems.append(f"{where}.role_until.{r}: unknown step {until!r}")
-        if s.when == "per_level" and (s.fields.get("level") is None or s.fields["level"].type != "level"):
+        if s.when == "per_level" and (
+            s.fields.get("level") is None or s.fields["level"].type != "level"
+        ):
             problems.append(f"{where}.fields: a per_level step needs a `level` field of type level")
-        if s.need == "terminal" and not any(s.id in ph.opened_by and ph.terminal for ph in p.phases):
+        if s.need == "terminal" and not any(
+            s.id in ph.opened_by and ph.terminal for ph in p.phases
+        ):
             problems.append(f"{where}: a terminal step must open a terminal phase")
         for name, spec in s.fields.items():
             if spec.less_than_field and spec.less_than_field not in s.fields:
@@ -144,7 +148,9 @@ def cross_check(p: Pathway) -> list[str]:
             problems.append(f"{where}.step: unknown step {a.step!r}")
         model = RULE_PARAMS.get(a.rule)
         if model is None:
-            problems.append(f"{where}.rule: unknown rule {a.rule!r}; known: {', '.join(RULE_PARAMS)}")
+            problems.append(
+                f"{where}.rule: unknown rule {a.rule!r}; known: {', '.join(RULE_PARAMS)}"
+            )
             continue
         try:
             params = model.model_validate(a.params)
@@ -154,7 +160,9 @@ def cross_check(p: Pathway) -> list[str]:
                 problems.append(f"{where}.params.{loc}: {err['msg']}")
             continue
         problems += [
-            f"{where}.params.{key}: unknown step {ref!r}" for key, ref in step_refs(params) if ref not in steps
+            f"{where}.params.{key}: unknown step {ref!r}"
+            for key, ref in step_refs(params)
+            if ref not in steps
         ]
     return problems
 

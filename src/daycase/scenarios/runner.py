@@ -52,7 +52,9 @@ class ScenarioResult:
         out: JSONObject = {
             "file": self.file,
             "ok": self.ok,
-            "failures": [{"action": f.action, "expected": f.expected, "got": f.got} for f in self.failures],
+            "failures": [
+                {"action": f.action, "expected": f.expected, "got": f.got} for f in self.failures
+            ],
             "final": self.final,
         }
         if self.error is not None:
@@ -68,7 +70,9 @@ class _Clock:
         return self.now
 
 
-def load_scenario(path: str | Path, *, catalog: PathwayCatalog, pathway_override: str | None) -> tuple[Scenario, Pathway]:
+def load_scenario(
+    path: str | Path, *, catalog: PathwayCatalog, pathway_override: str | None
+) -> tuple[Scenario, Pathway]:
     """Parse and check a scenario file; every problem names the file and action index."""
     name = str(path)
     try:
@@ -83,7 +87,9 @@ def load_scenario(path: str | Path, *, catalog: PathwayCatalog, pathway_override
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError("\n".join(f"{name}: {_where(e['loc'])}{_msg(e)}" for e in exc.errors())) from exc
+        raise ScenarioError(
+            "\n".join(f"{name}: {_where(e['loc'])}{_msg(e)}" for e in exc.errors())
+        ) from exc
     pathway_id = pathway_override or scenario.pathway
     if pathway_id is None:
         raise ScenarioError(f"{name}: no pathway: give `pathway:` or --pathway")
@@ -118,7 +124,9 @@ def _reject_naive_times(name: str, raw: dict[str, Any]) -> None:
 
     def walk(node: Any, where: str) -> None:
         if isinstance(node, datetime) and node.tzinfo is None:
-            raise ScenarioError(f"{name}: {where}: time needs a timezone (e.g. 2026-11-26T08:00:00-05:00)")
+            raise ScenarioError(
+                f"{name}: {where}: time needs a timezone (e.g. 2026-11-26T08:00:00-05:00)"
+            )
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(v, f"{where}.{k}" if where else str(k))
@@ -128,7 +136,9 @@ def _reject_naive_times(name: str, raw: dict[str, Any]) -> None:
 
     walk({k: v for k, v in raw.items() if k != "actions"}, "")
     for i, action in enumerate(raw.get("actions") or []):
-        walk(action, f"action {i}")
+        if isinstance(action, dict):
+            for key, value in action.items():
+                walk(value, f"action {i}: {key}")
 
 
 def _check_names(s: Scenario, pathway: Pathway) -> list[str]:
@@ -147,7 +157,9 @@ def _check_names(s: Scenario, pathway: Pathway) -> list[str]:
             problems.append(f"{where}: record: unknown step {a.record!r}")
         for key in ("amend", "void"):
             target = getattr(a, key)
-            if target is not None and not (0 <= target < i and s.actions[target].record is not None):
+            if target is not None and not (
+                0 <= target < i and s.actions[target].record is not None
+            ):
                 problems.append(f"{where}: {key}: {target} is not an earlier record action")
         if a.expect is not None:
             problems += [f"{where}: expect: {p}" for p in _check_expect(a.expect, pathway, phases)]
@@ -159,7 +171,9 @@ def _check_names(s: Scenario, pathway: Pathway) -> list[str]:
 def _check_expect(e: Expect, pathway: Pathway, phases: set[str]) -> list[str]:
     problems = [f"phase: unknown phase {e.phase!r}"] if e.phase and e.phase not in phases else []
     for key in ("alerts", "no_alerts"):
-        problems += [f"{key}: unknown alert code {c!r}" for c in getattr(e, key) if not pathway.has_alert(c)]
+        problems += [
+            f"{key}: unknown alert code {c!r}" for c in getattr(e, key) if not pathway.has_alert(c)
+        ]
     for status, steps in e.statuses().items():
         problems += [f"{status}: unknown step {s!r}" for s in steps if not pathway.has_step(s)]
     return problems
@@ -217,7 +231,11 @@ def _run(name: str, s: Scenario, pathway: Pathway, catalog: PathwayCatalog) -> S
         refused = outcome.kind if isinstance(outcome, Refusal) else None
         if refused != action.expect_refused:
             expected = f"refused: {action.expect_refused}" if action.expect_refused else "accepted"
-            got = f"refused: {refused}: {'; '.join(outcome.messages)}" if isinstance(outcome, Refusal) else "accepted"
+            got = (
+                f"refused: {refused}: {'; '.join(outcome.messages)}"
+                if isinstance(outcome, Refusal)
+                else "accepted"
+            )
             result.failures.append(Failure(i, expected, got))
     end = s.now or (s.actions[-1].at if s.actions else s.case.scheduled_start)
     state, ev = service.evaluate(case_id, now=end)
@@ -225,12 +243,18 @@ def _run(name: str, s: Scenario, pathway: Pathway, catalog: PathwayCatalog) -> S
     return result
 
 
-def _act(service: CaseService, case_id: str, a: Action, event_ids: dict[int, str | None]) -> str | Refusal:
+def _act(
+    service: CaseService, case_id: str, a: Action, event_ids: dict[int, str | None]
+) -> str | Refusal:
     assert a.as_ is not None
     actor = Actor(a.as_, a.as_)
     if a.record is not None:
         cmd = RecordStep(
-            actor=actor, step=a.record, at=a.occurred_at or a.at, data=a.data or {}, override_reason=a.override_reason
+            actor=actor,
+            step=a.record,
+            at=a.occurred_at or a.at,
+            data=a.data or {},
+            override_reason=a.override_reason,
         )
         out = service.record(case_id, cmd)
         return out if isinstance(out, Refusal) else out.event_id
@@ -238,11 +262,24 @@ def _act(service: CaseService, case_id: str, a: Action, event_ids: dict[int, str
     assert target_index is not None
     target = event_ids.get(target_index)
     if target is None:
-        return Refusal("invalid", (f"action {target_index} was refused, so there is nothing to correct",))
+        return Refusal(
+            "invalid", (f"action {target_index} was refused, so there is nothing to correct",)
+        )
     if a.amend is not None:
-        amended = service.amend(case_id, AmendEvent(actor=actor, target_event_id=target, reason=a.reason or "", at=a.corrected_at, data=a.data))
+        amended = service.amend(
+            case_id,
+            AmendEvent(
+                actor=actor,
+                target_event_id=target,
+                reason=a.reason or "",
+                at=a.corrected_at,
+                data=a.data,
+            ),
+        )
         return amended if isinstance(amended, Refusal) else amended.event_id
-    voided = service.void(case_id, VoidEvent(actor=actor, target_event_id=target, reason=a.reason or ""))
+    voided = service.void(
+        case_id, VoidEvent(actor=actor, target_event_id=target, reason=a.reason or "")
+    )
     return voided if isinstance(voided, Refusal) else voided.event_id
 
 
@@ -276,4 +313,3 @@ def exit_code(results: list[ScenarioResult]) -> int:
     if any(r.error for r in results):
         return 2
     return 0 if all(r.ok for r in results) else 1
-

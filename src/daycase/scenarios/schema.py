@@ -83,7 +83,15 @@ class Action(Strict):
         }[kind]
         extras = [
             name
-            for name in ("data", "occurred_at", "override_reason", "corrected_at", "reason", "expect_refused", "as_")
+            for name in (
+                "data",
+                "occurred_at",
+                "override_reason",
+                "corrected_at",
+                "reason",
+                "expect_refused",
+                "as_",
+            )
             if getattr(self, name) is not None and name not in allowed
         ]
         if extras:
@@ -97,7 +105,9 @@ class Action(Strict):
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("record", "amend", "void", "expect") if getattr(self, k) is not None)
+        return next(
+            k for k in ("record", "amend", "void", "expect") if getattr(self, k) is not None
+        )
 
 
 class Scenario(Strict):

@@ -45,7 +45,9 @@ def board(service: CaseService, *, on: date, now: datetime) -> list[BoardRow]:
         opened = state.opened
         assert opened is not None
         minutes = (
-            max(0, math.floor((now - ev.phase_since).total_seconds() / 60)) if ev.phase_since else None
+            max(0, math.floor((now - ev.phase_since).total_seconds() / 60))
+            if ev.phase_since
+            else None
         )
         rows.append(
             BoardRow(

@@ -70,7 +70,12 @@ class CaseService:
         code = self._family_code(pathway, taken)
         case_id = self.new_id()
         decision = decide_open(
-            pathway, cmd, case_id=case_id, event_id=self.new_id(), now=self.clock(), family_code=code
+            pathway,
+            cmd,
+            case_id=case_id,
+            event_id=self.new_id(),
+            now=self.clock(),
+            family_code=code,
         )
         if isinstance(decision, CaseOpened):
             self.store.append([decision], expected_seq=0)
@@ -109,7 +114,9 @@ class CaseService:
         assert state.opened is not None
         return self.catalog.get(state.opened.pathway_id)
 
-    def evaluate(self, case_id: str, *, now: datetime | None = None) -> tuple[CaseState, Evaluation]:
+    def evaluate(
+        self, case_id: str, *, now: datetime | None = None
+    ) -> tuple[CaseState, Evaluation]:
         state = self.state(case_id)
         return state, evaluate(self.pathway_of(state), state, now or self.clock())
 
@@ -120,7 +127,9 @@ class CaseService:
         with self._case_lock(case_id):
             return self._attempt(case_id, decide)
 
-    def _attempt(self, case_id: str, decide: Callable[[Pathway, CaseState], E | Refusal]) -> E | Refusal:
+    def _attempt(
+        self, case_id: str, decide: Callable[[Pathway, CaseState], E | Refusal]
+    ) -> E | Refusal:
         state = self._cached(case_id)
         for attempt in range(MAX_ATTEMPTS):
             decision = decide(self.pathway_of(state), state)
@@ -162,7 +171,9 @@ class CaseService:
         alphabet = pathway.family.code_alphabet
         for _ in range(1000):
             if self._rng is not None:
-                code = "".join(self._rng.choice(alphabet) for _ in range(pathway.family.code_length))
+                code = "".join(
+                    self._rng.choice(alphabet) for _ in range(pathway.family.code_length)
+                )
             else:
                 code = "".join(secrets.choice(alphabet) for _ in range(pathway.family.code_length))
             if code not in taken:

@@ -1,4 +1,4 @@
-"""Plain JSON views of evaluated cases, shared by the scenario runner, CLI and API (service room)."""
+"""Plain JSON views of evaluated cases, shared by the scenario runner, CLI and API (services)."""
 
 from __future__ import annotations
 

@@ -13,12 +13,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from daycase.engine.events import CaseOpened, Event
 from daycase.store.base import CaseSummary, ChainProblem, ConcurrencyError
+from daycase.store.chain import StoredRow, check_batch, check_chain, parse_body, seal
 from daycase.store.codec import GENESIS_HASH
-from daycase.store.memory import StoredRow, check_batch, check_chain, parse_body, seal
 
 # Named constraints let later migrations (and SQLite batch mode) refer to them by name.
 metadata = sa.MetaData(
@@ -33,7 +35,7 @@ metadata = sa.MetaData(
 # SQLite only auto-increments an `INTEGER PRIMARY KEY`; elsewhere ids get 64 bits.
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-cases = sa.Table(
+cases_table = sa.Table(
     "cases",
     metadata,
     sa.Column("case_id", sa.Text, primary_key=True),
@@ -46,7 +48,7 @@ cases = sa.Table(
     sa.Column("last_hash", sa.String(64), nullable=False),
 )
 
-events = sa.Table(
+events_table = sa.Table(
     "events",
     metadata,
     sa.Column("id", _ID, primary_key=True, autoincrement=True),
@@ -98,41 +100,94 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: sa.Connection) -> None:
     mode = connection.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    # Straight to the driver: going through exec_driver_sql costs as much as the INSERT.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"BEGIN {mode}")
+    finally:
+        cursor.close()
 
 
-# Built once: SQLAlchemy then reuses their compiled form from its statement cache.
+class _Prepared:
+    """A Core statement compiled once for the engine's dialect and run on the driver cursor.
+
+    `append` is the hot path (one transaction per clinical entry); executing through the
+    `Connection` costs several times the database work, so its statements skip that layer.
+    Every bound value is a str or int, which no dialect needs to convert.
+    """
+
+    def __init__(
+        self,
+        statement: sa.ClauseElement,
+        dialect: sa.Dialect,
+        *,
+        column_keys: list[str] | None = None,
+    ) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        assert isinstance(compiled, SQLCompiler)
+        if "POSTCOMPILE" in compiled.string:
+            raise ValueError(f"{dialect.name} needs per-call compilation for: {compiled.string}")
+        self.sql = compiled.string
+        # Only binds with a value of their own, such as LIMIT 1, have a default.
+        self._defaults: dict[str, Any] = {
+            name: bind.value for bind, name in compiled.bind_names.items() if not bind.required
+        }
+        self._order = compiled.positiontup if compiled.positional else None
+
+    def params(self, values: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """Values in the dialect's paramstyle: a tuple in bind order or a mapping."""
+        merged = {**self._defaults, **values}
+        if self._order is None:
+            return merged
+        return tuple(merged[name] for name in self._order)
+
+    def params_many(
+        self, rows: list[dict[str, Any]]
+    ) -> Sequence[tuple[Any, ...]] | Sequence[dict[str, Any]]:
+        """Rows for `executemany`, in the dialect's paramstyle."""
+        if self._order is None:
+            return [{**self._defaults, **row} for row in rows]
+        return [tuple({**self._defaults, **row}[name] for name in self._order) for row in rows]
+
+
+_EVENT_COLUMNS = ["case_id", "seq", "event_id", "kind", "recorded_at", "body", "prev_hash", "hash"]
+_CASE_COLUMNS = [column.name for column in cases_table.columns]
+
 _LAST_EVENT = (
-    sa.select(events.c.seq, events.c.hash)
-    .where(events.c.case_id == sa.bindparam("case_id"))
-    .order_by(events.c.seq.desc())
+    sa.select(events_table.c.seq, events_table.c.hash)
+    .where(events_table.c.case_id == sa.bindparam("case_id"))
+    .order_by(events_table.c.seq.desc())
     .limit(1)
 )
-_INSERT_EVENT = events.insert()
-_INSERT_CASE = cases.insert()
 _ADVANCE_CASE = (
-    cases.update()
-    .where(cases.c.case_id == sa.bindparam("b_case_id"))
-    .where(cases.c.last_seq == sa.bindparam("b_expected_seq"))
+    cases_table.update()
+    .where(cases_table.c.case_id == sa.bindparam("b_case_id"))
+    .where(cases_table.c.last_seq == sa.bindparam("b_expected_seq"))
     .values(last_seq=sa.bindparam("b_last_seq"), last_hash=sa.bindparam("b_last_hash"))
 )
 _LOAD = (
-    sa.select(events.c.body)
-    .where(events.c.case_id == sa.bindparam("case_id"))
-    .order_by(events.c.seq)
+    sa.select(events_table.c.body)
+    .where(events_table.c.case_id == sa.bindparam("case_id"))
+    .order_by(events_table.c.seq)
 )
 _SUMMARY_COLUMNS = (
-    cases.c.case_id,
-    cases.c.pathway_id,
-    cases.c.scheduled_start,
-    cases.c.family_code,
+    cases_table.c.case_id,
+    cases_table.c.pathway_id,
+    cases_table.c.scheduled_start,
+    cases_table.c.family_code,
 )
-_ALL_CASES = sa.select(*_SUMMARY_COLUMNS).order_by(cases.c.scheduled_start, cases.c.case_id)
-_CASES_ON = _ALL_CASES.where(cases.c.scheduled_date == sa.bindparam("on"))
-_INDEX = sa.select(cases.c.case_id, cases.c.last_seq, cases.c.last_hash)
+_ALL_CASES = sa.select(*_SUMMARY_COLUMNS).order_by(
+    cases_table.c.scheduled_start, cases_table.c.case_id
+)
+_CASES_ON = _ALL_CASES.where(cases_table.c.scheduled_date == sa.bindparam("on"))
+_INDEX = sa.select(cases_table.c.case_id, cases_table.c.last_seq, cases_table.c.last_hash)
 _ALL_ROWS = sa.select(
-    events.c.case_id, events.c.seq, events.c.body, events.c.prev_hash, events.c.hash
-).order_by(events.c.case_id, events.c.seq)
+    events_table.c.case_id,
+    events_table.c.seq,
+    events_table.c.body,
+    events_table.c.prev_hash,
+    events_table.c.hash,
+).order_by(events_table.c.case_id, events_table.c.seq)
 
 
 class SqlEventStore:
@@ -141,6 +196,26 @@ class SqlEventStore:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
+        # verify() reads the index and the events in two queries that must see one moment:
+        # a SQLite read transaction is one snapshot already, PostgreSQL needs asking.
+        self._snapshot = (
+            self._reader
+            if engine.dialect.name == "sqlite"
+            else self._reader.execution_options(isolation_level="REPEATABLE READ")
+        )
+        dialect = engine.dialect
+        self._last_event = _Prepared(_LAST_EVENT, dialect)
+        self._advance_case = _Prepared(_ADVANCE_CASE, dialect)
+        self._insert_case = _Prepared(
+            cases_table.insert().inline(), dialect, column_keys=_CASE_COLUMNS
+        )
+        self._insert_event = _Prepared(
+            events_table.insert().inline(), dialect, column_keys=_EVENT_COLUMNS
+        )
+        self._integrity_errors: tuple[type[Exception], ...] = (
+            IntegrityError,
+            dialect.loaded_dbapi.IntegrityError,
+        )
 
     def append(self, events: Sequence[Event], *, expected_seq: int) -> None:
         """Append one case's events in one transaction, or raise and store nothing."""
@@ -149,8 +224,12 @@ class SqlEventStore:
         case_id = check_batch(events, expected_seq=expected_seq)
         try:
             with self._engine.begin() as conn:
-                self._append(conn, case_id, events, expected_seq=expected_seq)
-        except IntegrityError as error:
+                cursor = conn.connection.cursor()
+                try:
+                    self._append(cursor, events, expected_seq=expected_seq)
+                finally:
+                    cursor.close()
+        except self._integrity_errors as error:
             # Which constraint failed is dialect-specific text; the case's seq tells plainly
             # whether a racing writer got the same (case_id, seq) or opened the case first.
             if self._last_seq(case_id) != expected_seq:
@@ -159,10 +238,10 @@ class SqlEventStore:
                 f"case {case_id}: an event id in the batch is already stored"
             ) from error
 
-    def _append(
-        self, conn: sa.Connection, case_id: str, events: Sequence[Event], *, expected_seq: int
-    ) -> None:
-        last = conn.execute(_LAST_EVENT, {"case_id": case_id}).first()
+    def _append(self, cursor: DBAPICursor, events: Sequence[Event], *, expected_seq: int) -> None:
+        case_id = events[0].case_id
+        cursor.execute(self._last_event.sql, self._last_event.params({"case_id": case_id}))
+        last = cursor.fetchone()
         last_seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
         if last_seq != expected_seq:
             raise ConcurrencyError(
@@ -172,50 +251,44 @@ class SqlEventStore:
         end = sealed[-1].row
         first = events[0]
         if isinstance(first, CaseOpened):
-            conn.execute(
-                _INSERT_CASE,
-                {
-                    "case_id": case_id,
-                    "pathway_id": first.pathway_id,
-                    "scheduled_start": first.scheduled_start.isoformat(),
-                    "scheduled_date": first.scheduled_start.date().isoformat(),
-                    "family_code": first.family_code,
-                    "opened_at": first.recorded_at.isoformat(),
-                    "last_seq": end.seq,
-                    "last_hash": end.hash,
-                },
-            )
+            row = {
+                "case_id": case_id,
+                "pathway_id": first.pathway_id,
+                "scheduled_start": first.scheduled_start.isoformat(),
+                "scheduled_date": first.scheduled_start.date().isoformat(),
+                "family_code": first.family_code,
+                "opened_at": first.recorded_at.isoformat(),
+                "last_seq": end.seq,
+                "last_hash": end.hash,
+            }
+            cursor.execute(self._insert_case.sql, self._insert_case.params(row))
         else:
-            advanced = conn.execute(
-                _ADVANCE_CASE,
-                {
-                    "b_case_id": case_id,
-                    "b_expected_seq": expected_seq,
-                    "b_last_seq": end.seq,
-                    "b_last_hash": end.hash,
-                },
-            )
-            if advanced.rowcount != 1:
+            advance = {
+                "b_case_id": case_id,
+                "b_expected_seq": expected_seq,
+                "b_last_seq": end.seq,
+                "b_last_hash": end.hash,
+            }
+            cursor.execute(self._advance_case.sql, self._advance_case.params(advance))
+            if cursor.rowcount != 1:
                 raise ConcurrencyError(
                     f"case {case_id}: its index row is not at seq {expected_seq}; "
                     "another writer won, or the index is damaged (run verify)"
                 )
-        conn.execute(
-            _INSERT_EVENT,
-            [
-                {
-                    "case_id": case_id,
-                    "seq": item.row.seq,
-                    "event_id": item.event.event_id,
-                    "kind": item.kind,
-                    "recorded_at": item.event.recorded_at.isoformat(),
-                    "body": item.row.body,
-                    "prev_hash": item.row.prev_hash,
-                    "hash": item.row.hash,
-                }
-                for item in sealed
-            ],
-        )
+        rows = [
+            {
+                "case_id": case_id,
+                "seq": item.row.seq,
+                "event_id": item.event.event_id,
+                "kind": item.kind,
+                "recorded_at": item.event.recorded_at.isoformat(),
+                "body": item.row.body,
+                "prev_hash": item.row.prev_hash,
+                "hash": item.row.hash,
+            }
+            for item in sealed
+        ]
+        cursor.executemany(self._insert_event.sql, self._insert_event.params_many(rows))
 
     def _last_seq(self, case_id: str) -> int:
         with self._reader.connect() as conn:
@@ -248,7 +321,7 @@ class SqlEventStore:
     def verify(self) -> list[ChainProblem]:
         """Re-check every case's chain and index row inside one read snapshot."""
         problems: list[ChainProblem] = []
-        with self._reader.connect() as conn:
+        with self._snapshot.connect() as conn:
             index: dict[str, tuple[int, str]] = {
                 row.case_id: (row.last_seq, row.last_hash) for row in conn.execute(_INDEX)
             }

@@ -1,0 +1,5 @@
+"""`python -m daycase` runs the same command as the `daycase` script."""
+
+from daycase.cli.main import app
+
+app()

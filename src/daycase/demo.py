@@ -1,0 +1,495 @@
+"""A demo day: realistic cases driven through the pathway via the services (demo room).
+
+`day_script` writes one patient's day as timed actions with varied, plausible timings;
+the demo, the benchmarks and tests all replay it through `CaseService`, so the demo
+exercises exactly the rules staff will meet (alerts, one override, one admission).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.progress import Progress
+
+from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
+from daycase.services.board import BoardRow, board
+from daycase.services.cases import CaseService
+from daycase.store.base import EventStore
+from daycase.types import JSONObject
+
+GIVEN = [
+    "Ada",
+    "Ruth",
+    "Walter",
+    "Mei",
+    "Joseph",
+    "Irene",
+    "Samuel",
+    "Hannah",
+    "Omar",
+    "Lucia",
+    "Frank",
+    "Grace",
+]
+FAMILY = [
+    "Lane",
+    "Okafor",
+    "Brennan",
+    "Chen",
+    "Novak",
+    "Haddad",
+    "Silva",
+    "Moreau",
+    "Kowalski",
+    "Ibarra",
+]
+LEVEL_SETS = [["L1"], ["T12"], ["L2"], ["T12", "L1"], ["T11"], ["L1", "L2"], ["T8"], ["L3"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One action of a scripted day: minutes after arrival, who, which step, with what data."""
+
+    minute: float
+    role: str
+    step: str
+    data: JSONObject = field(default_factory=dict)
+    override_reason: str | None = None
+
+
+def _vitals(
+    rng: random.Random, *, pain: bool = True, sedation: bool = False, systolic: int | None = None
+) -> JSONObject:
+    sys_bp = systolic if systolic is not None else rng.randint(118, 150)
+    data: JSONObject = {
+        "heart_rate": rng.randint(62, 92),
+        "bp_systolic": sys_bp,
+        "bp_diastolic": rng.randint(66, min(90, sys_bp - 20)),
+        "spo2": rng.randint(95, 99),
+        "resp_rate": rng.randint(12, 18),
+        "temperature_c": round(rng.uniform(36.4, 37.2), 1),
+    }
+    if pain:
+        data["pain_score"] = rng.randint(1, 6)
+    if sedation:
+        data["sedation"] = rng.randint(0, 1)
+    return data
+
+
+def _all_true(*names: str) -> JSONObject:
+    """A WHO checklist with every item confirmed."""
+    return dict.fromkeys(names, True)
+
+
+def day_script(
+    levels: list[str], arrival: datetime, rng: random.Random, *, variant: str = ""
+) -> list[Planned]:
+    """A whole kyphoplasty day for one patient, from check-in to discharge (or admission).
+
+    Variants: `late_antibiotic` (given 70 min before incision), `override` (a proceduralist
+    takes the patient out before the cement rest is over), `admitted` (a major complication),
+    `long` (a slow procedure that runs long), `bp_drop` (low pressure in recovery).
+    """
+
+    def j() -> float:
+        """A little jitter, so no two days look alike."""
+        return rng.uniform(0, 3)
+
+    def iso(minutes: float) -> str:
+        return (arrival + timedelta(minutes=minutes)).isoformat()
+
+    s: list[Planned] = [
+        Planned(
+            0,
+            "front_desk",
+            "check_in",
+            {
+                "identity_confirmed": True,
+                "consent_signed": True,
+                "last_solids_at": iso(-rng.randint(9, 13) * 60),
+                "last_clear_fluids_at": iso(-rng.randint(150, 240)),
+                "escort_name": "Family member",
+                "escort_phone": "555-0100",
+            },
+        ),
+        Planned(8 + j(), "nurse", "preop_vitals", _vitals(rng)),
+        Planned(
+            14 + j(),
+            "nurse",
+            "medication_review",
+            {
+                "medications": [
+                    {"name": "alendronate", "kind": "prescription"},
+                    {"name": "vitamin D", "kind": "supplement"},
+                ],
+                "allergies": list(rng.choice([[], ["penicillin"], ["latex"]])),
+                "anticoagulant": rng.choice(["none", "none", "held"]),
+            },
+        ),
+        Planned(
+            18 + j(),
+            "nurse",
+            "back_assessment",
+            {
+                "pain_score": rng.randint(5, 9),
+                "leg_strength": "normal",
+                "leg_sensation": "normal",
+                "bladder_bowel": "normal",
+            },
+        ),
+        Planned(
+            22 + j(),
+            "nurse",
+            "blood_tests",
+            {
+                "inr": round(rng.uniform(0.9, 1.3), 1),
+                "platelets": rng.randint(150, 350),
+                "hemoglobin": round(rng.uniform(11.5, 14.5), 1),
+                "pregnancy_test": "not_applicable",
+            },
+        ),
+        Planned(
+            26 + j(),
+            "proceduralist",
+            "imaging_review",
+            {
+                "modality": rng.choice(["xray", "mri"]),
+                "levels_confirmed": list(levels),
+                "findings": "Compression fracture as planned",
+            },
+        ),
+        Planned(
+            32 + j(),
+            "anesthesia",
+            "anesthesia_consult",
+            {
+                "plan": "local_sedation",
+                "asa_class": rng.randint(2, 3),
+                "mallampati": rng.randint(1, 3),
+            },
+        ),
+        Planned(
+            20 if variant == "late_antibiotic" else 50,
+            "nurse",
+            "antibiotic_given",
+            {"drug": "cefazolin", "dose_mg": 2000, "route": "iv"},
+        ),
+        Planned(
+            52,
+            "nurse",
+            "anxiolytic_given",
+            {"drug": "midazolam syrup", "dose_mg": 7.5, "route": "oral"},
+        ),
+        Planned(
+            55,
+            "nurse",
+            "sign_in",
+            _all_true(
+                "identity_site_procedure_consent_confirmed",
+                "site_marked",
+                "anesthesia_check_complete",
+                "pulse_oximeter_on",
+                "allergies_known",
+                "airway_risk_assessed",
+                "blood_loss_risk_assessed",
+            ),
+        ),
+        Planned(60, "nurse", "in_room"),
+        Planned(63, "nurse", "positioned_prone"),
+        Planned(65, "anesthesia", "anesthesia_start", {"type": "local_sedation"}),
+        Planned(68, "nurse", "site_prepped", {"shaved": True, "draped": True}),
+        Planned(
+            72,
+            "proceduralist",
+            "time_out",
+            dict.fromkeys(
+                (
+                    "team_introduced",
+                    "patient_procedure_levels_confirmed",
+                    "imaging_displayed",
+                    "critical_events_reviewed",
+                ),
+                True,
+            ),
+        ),
+    ]
+    s += [
+        Planned(74 + i, "proceduralist", "level_confirmed", {"level": lv, "method": "fluoroscopy"})
+        for i, lv in enumerate(levels)
+    ]
+    s.append(Planned(80, "proceduralist", "incision"))
+    t = 82.0
+    per_level = 25.0 if variant == "long" else 12.0
+    for lv in levels:
+        s += [
+            Planned(
+                t,
+                "proceduralist",
+                "trocar_placed",
+                {"level": lv, "approach": rng.choice(["unipedicular", "bipedicular"])},
+            ),
+            Planned(
+                t + 3,
+                "proceduralist",
+                "balloon_inflated",
+                {
+                    "level": lv,
+                    "max_pressure_psi": rng.randint(150, 300),
+                    "volume_ml": round(rng.uniform(2, 4), 1),
+                },
+            ),
+            Planned(t + 6, "proceduralist", "balloon_removed", {"level": lv}),
+            Planned(
+                t + 8,
+                "proceduralist",
+                "cement_injected",
+                {"level": lv, "volume_ml": round(rng.uniform(3, 6), 1), "leakage": "none"},
+            ),
+        ]
+        t += per_level
+    last_cement = t - per_level + 8
+    s += [
+        Planned(m, "anesthesia", "intraop_vitals", _vitals(rng, pain=False))
+        for m in range(70, int(last_cement), 5)
+    ]
+    s += [
+        Planned(
+            last_cement + 2,
+            "proceduralist",
+            "final_imaging",
+            {"cement_distribution_ok": True, "leakage": "none"},
+        ),
+        Planned(
+            last_cement + 3,
+            "nurse",
+            "dressing_applied",
+            {"pressure_applied": True, "sutures": False},
+        ),
+        Planned(
+            last_cement + 4,
+            "nurse",
+            "sign_out",
+            _all_true(
+                "procedure_and_levels_recorded",
+                "counts_correct",
+                "specimens_labelled",
+                "equipment_issues_addressed",
+                "recovery_concerns_handed_over",
+            ),
+        ),
+        Planned(last_cement + 4, "anesthesia", "anesthesia_end"),
+    ]
+    if variant == "override":
+        s.append(
+            Planned(
+                last_cement + 4,
+                "proceduralist",
+                "out_of_room",
+                override_reason="Patient restless; moving to recovery with the anaesthetist",
+            )
+        )
+    else:
+        s.append(Planned(last_cement + 6 + j(), "nurse", "out_of_room"))
+    arrive = last_cement + 10
+    s.append(Planned(arrive, "nurse", "pacu_arrival"))
+    low = variant == "bp_drop"
+    s += [
+        Planned(
+            arrive + m,
+            "nurse",
+            "pacu_vitals",
+            _vitals(rng, sedation=True, systolic=100 if low and m == 15 else None),
+        )
+        for m in (0, 15, 30, 45, 60)
+    ]
+    s += [
+        Planned(
+            arrive + m,
+            "nurse",
+            "neuro_check",
+            {"leg_strength": "normal", "leg_sensation": "normal", "bladder_bowel": "normal"},
+        )
+        for m in (5, 45)
+    ]
+    s += [
+        Planned(
+            arrive + m,
+            "nurse",
+            "aldrete_score",
+            {
+                "activity": 2,
+                "respiration": 2,
+                "circulation": 2,
+                "consciousness": c,
+                "oxygen_saturation": 2,
+            },
+        )
+        for m, c in ((10, 1), (40, 2))
+    ]
+    if variant == "admitted":
+        s.append(
+            Planned(
+                arrive + 25,
+                "nurse",
+                "complication",
+                {"kind": "new_back_pain", "severity": "major", "note": "Severe new pain"},
+            )
+        )
+        s = [p for p in s if p.minute < arrive + 50]
+        s.append(
+            Planned(
+                arrive + 50,
+                "proceduralist",
+                "admitted",
+                {"reason": "Observation overnight for new back pain"},
+            )
+        )
+        return sorted(s, key=lambda p: p.minute)
+    s += [
+        Planned(
+            arrive + 48,
+            "nurse",
+            "discharge_consult",
+            {
+                "medications_reviewed": True,
+                "physical_therapy": rng.choice(["referred", "not_needed"]),
+                "warning_signs_explained": True,
+                "instructions_given": True,
+                "follow_up_at": (arrival + timedelta(days=14)).isoformat(),
+            },
+        ),
+        Planned(
+            arrive + 50,
+            "nurse",
+            "padss_score",
+            {
+                "vital_signs": 2,
+                "ambulation": 2,
+                "nausea_vomiting": 2,
+                "pain": rng.randint(1, 2),
+                "surgical_bleeding": 2,
+            },
+        ),
+        Planned(
+            arrive + 52,
+            "nurse",
+            "transport_confirmed",
+            {
+                "escort_name": "Family member",
+                "escort_present": True,
+                "no_driving_acknowledged": True,
+            },
+        ),
+        Planned(arrive + 62 + j(), "nurse", "discharged"),
+    ]
+    return sorted(s, key=lambda p: p.minute)
+
+
+class ScriptClock:
+    """The demo's clock: each entry is recorded at the moment it happens."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+VARIANTS = ["", "late_antibiotic", "override", "admitted", "", "long", "bp_drop", ""]
+
+
+def seed_day(
+    store: EventStore,
+    *,
+    day: date,
+    tz: ZoneInfo,
+    patients: int,
+    seed: int,
+    until: datetime,
+    progress: Progress | None = None,
+) -> CaseService:
+    """Open `patients` cases on `day` and replay their scripts up to `until`."""
+    rng = random.Random(seed)
+    clock = ScriptClock(datetime.combine(day, time(6, 0), tz))
+    service = CaseService(store, clock=clock, rng=rng)
+    task = progress.add_task("Recording the demo day", total=patients) if progress else None
+    for i in range(patients):
+        start = datetime.combine(day, time(7, 30), tz) + timedelta(minutes=50 * i)
+        levels = LEVEL_SETS[i % len(LEVEL_SETS)]
+        clock.now = start - timedelta(hours=2)
+        opened = service.open_case(
+            OpenCase(
+                actor=Actor("frontdesk", "front_desk"),
+                pathway_id="kyphoplasty",
+                mrn=f"H-{100200 + i}",
+                given_name=GIVEN[i % len(GIVEN)],
+                family_name=FAMILY[(i * 3) % len(FAMILY)],
+                birth_date=date(1938 + (i * 7) % 25, 1 + i % 12, 1 + (i * 5) % 28),
+                sex=rng.choice(["female", "female", "male"]),
+                levels=levels,
+                scheduled_start=start,
+            )
+        )
+        if isinstance(opened, Refusal):
+            raise RuntimeError(f"demo case refused: {opened.messages}")
+        arrival = start - timedelta(minutes=60)
+        for planned in day_script(levels, arrival, rng, variant=VARIANTS[i % len(VARIANTS)]):
+            at = arrival + timedelta(minutes=planned.minute)
+            if at > until:
+                break
+            clock.now = at
+            result = service.record(
+                opened.case_id,
+                RecordStep(
+                    actor=Actor(f"demo-{planned.role}", planned.role),
+                    step=planned.step,
+                    at=at,
+                    data=planned.data,
+                    override_reason=planned.override_reason,
+                ),
+            )
+            if isinstance(result, Refusal):
+                raise RuntimeError(
+                    f"demo step {planned.step} refused: {result.kind}: {result.messages}"
+                )
+        if progress is not None and task is not None:
+            progress.advance(task)
+    return service
+
+
+def run_demo(
+    *, url: str, patients: int, seed: int, tz_name: str, console: Console
+) -> list[BoardRow]:
+    """Migrate a fresh store, record the demo day up to 13:30 local time, return the board."""
+    from daycase.store.factory import migrate, open_store
+
+    tz = ZoneInfo(tz_name)
+    day = datetime.now(tz).date()
+    until = datetime.combine(day, time(13, 30), tz)
+    migrate(url)
+    store = open_store(url)
+    try:
+        if store.cases(on=day):
+            console.print(
+                f"[yellow]{day} already has cases in this database; showing them as they are[/]"
+            )
+            service = CaseService(store)
+        else:
+            with Progress(console=console, transient=True) as progress:
+                service = seed_day(
+                    store,
+                    day=day,
+                    tz=tz,
+                    patients=patients,
+                    seed=seed,
+                    until=until,
+                    progress=progress,
+                )
+        console.print(f"Demo day {day}, board as of {until:%H:%M} {tz_name} (demo clock)")
+        return board(service, on=day, now=until)
+    finally:
+        store.close()

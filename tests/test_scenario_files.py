@@ -1,0 +1,95 @@
+"""Every scenario in tests/scenarios passes through `daycase scenario run --json`, and
+together they touch every gate, alert code and refusal kind of the pathway."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from daycase.pathways.loader import builtin_pathway
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "daycase", "scenario", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_every_scenario_passes() -> None:
+    assert SCENARIOS, "no scenario files"
+    out = run(*map(str, SCENARIOS), "--json")
+    results = [json.loads(line) for line in out.stdout.splitlines()]
+    failed = {r["file"]: r.get("error") or r["failures"] for r in results if not r["ok"]}
+    assert failed == {}
+    assert out.returncode == 0
+    assert len(results) == len(SCENARIOS)
+    for r in results:
+        final = r["final"]
+        assert set(final) == {"phase", "steps", "alerts", "family_status", "events"}
+        for alert in final["alerts"]:
+            assert set(alert) == {
+                "code",
+                "severity",
+                "step",
+                "active",
+                "message",
+                "started_at",
+                "ended_at",
+            }
+
+
+def actions() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for path in SCENARIOS:
+        found += yaml.safe_load(path.read_text(encoding="utf-8"))["actions"]
+    return found
+
+
+def test_scenarios_cover_every_alert_both_ways() -> None:
+    codes = {a.code for a in builtin_pathway("kyphoplasty").alerts}
+    raised = {c for a in actions() if "expect" in a for c in a["expect"].get("alerts", [])}
+    cleared = {c for a in actions() if "expect" in a for c in a["expect"].get("no_alerts", [])}
+    assert codes - raised == set()
+    assert codes - cleared == set()
+
+
+def test_scenarios_cover_every_refusal_kind_and_gate() -> None:
+    refused = {a.get("expect_refused") for a in actions()} - {None}
+    assert refused == {"gate", "role", "invalid", "duplicate", "closed"}
+    gated = {s.id for s in builtin_pathway("kyphoplasty").steps if s.gate}
+    refused_steps = {a["record"] for a in actions() if a.get("expect_refused") == "gate"}
+    assert gated - refused_steps == set()
+
+
+def test_a_second_pathway_runs_through_the_same_runner() -> None:
+    out = run(
+        str(HERE / "pathways" / "vertebroplasty_day.yaml"),
+        "--pathway",
+        str(HERE / "pathways" / "vertebroplasty.yaml"),
+        "--json",
+    )
+    result = json.loads(out.stdout)
+    assert result["ok"], result
+    assert "balloon_inflated" not in result["final"]["steps"]
+
+
+@pytest.mark.parametrize("broken", ["not: [valid", "pathway: kyphoplasty\n"])
+def test_broken_files_exit_2(tmp_path: Path, broken: str) -> None:
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(broken, encoding="utf-8")
+    out = run(str(bad))
+    assert out.returncode == 2
+    assert str(bad) in out.stdout
