@@ -265,6 +265,8 @@ class Day:
         self.case_id = opened.case_id
         self.ids: dict[str, str] = {}
         """Event id of the latest accepted entry per step, and per `step@level`."""
+        self.log: list[tuple[float, str, list[str]]] = []
+        """What `observe` saw: `(minute after its origin, phase, sorted active codes)`."""
 
     # ------------------------------------------------------------------ writing
 
@@ -313,7 +315,9 @@ class Day:
         assert isinstance(result, StepRecorded), result
         return result
 
-    def step(self, step: str, at_minute: Minute, *, level: str | None = None, **changes: Any) -> str:
+    def step(
+        self, step: str, at_minute: Minute, *, level: str | None = None, **changes: Any
+    ) -> str:
         """Record a step by its usual role with its standard data; the new event's id."""
         return self.ok(role_of(step), step, at_minute, data_for(step, level, **changes)).event_id
 
@@ -392,11 +396,27 @@ class Day:
             out.append((minute, evaluation.phase, codes))
         return out
 
-    def spans(self, code: str, at_minute: Minute) -> list[tuple[float, float | None, str]]:
-        """Every alert of `code` as (start minute, end minute or None, severity)."""
+    def observe(self, *at_minutes: float, since: float = 0) -> None:
+        """Evaluate now, as the day goes: append `(minute, phase, active codes)` to `log`.
+
+        Call it between recordings so each reading sees only what was charted by then.
+        """
+        self.log += self.timeline(at_minutes, since=since)
+
+    def spans(
+        self, code: str, at_minute: float, *, since: float = 0
+    ) -> list[tuple[float, float | None, str]]:
+        """Every alert of `code` at `since + at_minute` as (start, end or None, severity).
+
+        Start and end are minutes after `since`, like the timeline's.
+        """
         return [
-            (minutes(a.started_at), minutes(a.ended_at) if a.ended_at else None, a.severity)
-            for a in self.evaluate(at_minute).alerts
+            (
+                minutes(a.started_at) - since,
+                minutes(a.ended_at) - since if a.ended_at else None,
+                a.severity,
+            )
+            for a in self.evaluate(since + at_minute).alerts
             if a.code == code
         ]
 

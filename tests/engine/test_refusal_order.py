@@ -139,12 +139,15 @@ def test_per_level_duplicate_and_abandoned_level_are_duplicates() -> None:
     day.step("level_abandoned", 9, level="L1")
     before = day.count()
 
-    again = refusal(day.record("proceduralist", "level_confirmed", 10, data_for(
-        "level_confirmed", "T12")))
-    abandoned = refusal(day.record("proceduralist", "level_confirmed", 10, data_for(
-        "level_confirmed", "L1")))
-    abandoned_twice = refusal(day.record("proceduralist", "level_abandoned", 10, data_for(
-        "level_abandoned", "L1")))
+    again = refusal(
+        day.record("proceduralist", "level_confirmed", 10, data_for("level_confirmed", "T12"))
+    )
+    abandoned = refusal(
+        day.record("proceduralist", "level_confirmed", 10, data_for("level_confirmed", "L1"))
+    )
+    abandoned_twice = refusal(
+        day.record("proceduralist", "level_abandoned", 10, data_for("level_abandoned", "L1"))
+    )
 
     assert (again.kind, again.messages) == (
         "duplicate",

@@ -7,6 +7,8 @@ Written for SQLite now and PostgreSQL next; only the SQLite connection pragmas a
 from __future__ import annotations
 
 import itertools
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -216,6 +218,14 @@ class SqlEventStore:
             IntegrityError,
             dialect.loaded_dbapi.IntegrityError,
         )
+        # SQLite takes one writer at a time anyway: a single long-lived write connection per
+        # store (datasette's pattern) skips the pool and event layers on the hot path.
+        self._single_writer = dialect.name == "sqlite"
+        self._writer: Any = None
+        self._write_lock = threading.Lock()
+        # Where each case's chain ends, as this store last wrote it; the conditional
+        # UPDATE of `cases` proves nobody wrote since, so the SELECT can be skipped.
+        self._chain_ends: OrderedDict[str, tuple[int, str]] = OrderedDict()
 
     def append(self, events: Sequence[Event], *, expected_seq: int) -> None:
         """Append one case's events in one transaction, or raise and store nothing."""
@@ -223,13 +233,17 @@ class SqlEventStore:
             return
         case_id = check_batch(events, expected_seq=expected_seq)
         try:
-            with self._engine.begin() as conn:
-                cursor = conn.connection.cursor()
-                try:
-                    self._append(cursor, events, expected_seq=expected_seq)
-                finally:
-                    cursor.close()
+            if self._single_writer:
+                self._append_single_writer(events, expected_seq=expected_seq)
+            else:
+                with self._engine.begin() as conn:
+                    cursor = conn.connection.cursor()
+                    try:
+                        self._append(cursor, events, expected_seq=expected_seq)
+                    finally:
+                        cursor.close()
         except self._integrity_errors as error:
+            self._chain_ends.pop(case_id, None)
             # Which constraint failed is dialect-specific text; the case's seq tells plainly
             # whether a racing writer got the same (case_id, seq) or opened the case first.
             if self._last_seq(case_id) != expected_seq:
@@ -238,11 +252,31 @@ class SqlEventStore:
                 f"case {case_id}: an event id in the batch is already stored"
             ) from error
 
+    def _append_single_writer(self, events: Sequence[Event], *, expected_seq: int) -> None:
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = self._engine.raw_connection()
+            cursor = self._writer.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    self._append(cursor, events, expected_seq=expected_seq)
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
+                cursor.execute("COMMIT")
+            finally:
+                cursor.close()
+
     def _append(self, cursor: DBAPICursor, events: Sequence[Event], *, expected_seq: int) -> None:
         case_id = events[0].case_id
-        cursor.execute(self._last_event.sql, self._last_event.params({"case_id": case_id}))
-        last = cursor.fetchone()
-        last_seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
+        known = self._chain_ends.get(case_id)
+        if known is not None and known[0] == expected_seq:
+            last_seq, prev_hash = known
+        else:
+            cursor.execute(self._last_event.sql, self._last_event.params({"case_id": case_id}))
+            last = cursor.fetchone()
+            last_seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
         if last_seq != expected_seq:
             raise ConcurrencyError(
                 f"case {case_id} is at seq {last_seq}, not {expected_seq}; reload and retry"
@@ -271,6 +305,7 @@ class SqlEventStore:
             }
             cursor.execute(self._advance_case.sql, self._advance_case.params(advance))
             if cursor.rowcount != 1:
+                self._chain_ends.pop(case_id, None)
                 raise ConcurrencyError(
                     f"case {case_id}: its index row is not at seq {expected_seq}; "
                     "another writer won, or the index is damaged (run verify)"
@@ -289,6 +324,15 @@ class SqlEventStore:
             for item in sealed
         ]
         cursor.executemany(self._insert_event.sql, self._insert_event.params_many(rows))
+        self._remember_end(case_id, end.seq, end.hash)
+
+    def _remember_end(self, case_id: str, seq: int, digest: str) -> None:
+        """Bounded: a busy day has a few dozen open cases, never thousands at once."""
+        ends = self._chain_ends
+        ends[case_id] = (seq, digest)
+        ends.move_to_end(case_id)
+        if len(ends) > 4096:
+            ends.popitem(last=False)
 
     def _last_seq(self, case_id: str) -> int:
         with self._reader.connect() as conn:
@@ -346,5 +390,9 @@ class SqlEventStore:
         return sorted(problems, key=lambda p: p.case_id)
 
     def close(self) -> None:
-        """Close pooled connections (the engine would reconnect if used again)."""
+        """Close the writer and pooled connections (the engine would reconnect if used)."""
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self._engine.dispose()
