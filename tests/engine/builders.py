@@ -265,6 +265,7 @@ class Day:
         self.case_id = opened.case_id
         self.ids: dict[str, str] = {}
         """Event id of the latest accepted entry per step, and per `step@level`."""
+        self._path_pos = 0
         self.log: list[tuple[float, str, list[str]]] = []
         """What `observe` saw: `(minute after its origin, phase, sorted active codes)`."""
 
@@ -353,20 +354,20 @@ class Day:
         )
 
     def advance_to(self, last: str, *, skip: Iterable[str] = ()) -> float:
-        """Record the uneventful path up to and including `last`; the minute of `last`."""
+        """Record the uneventful path up to and including `last`; the minute of `last`.
+
+        A later call carries on where the previous one stopped.
+        """
         skipped = set(skip)
-        for action in uneventful_path(self.levels):
+        path = uneventful_path(self.levels)
+        while self._path_pos < len(path):
+            action = path[self._path_pos]
+            self._path_pos += 1
             if action.step not in skipped:
                 self.step(action.step, action.minute, level=action.level)
             if action.step == last and (action.level is None or action.level == self.levels[-1]):
                 return action.minute
-        raise AssertionError(f"{last} is not on the uneventful path")
-
-    def recovery_ready(self, arrival: float) -> None:
-        """Recovery entries that hold off every recovery alert until `arrival + 60`."""
-        for minute in range(5, 60, 10):
-            self.step("pacu_vitals", arrival + minute)
-        self.step("aldrete_score", arrival + 50)
+        raise AssertionError(f"{last} is not ahead on the uneventful path")
 
     # ------------------------------------------------------------------ reading
 

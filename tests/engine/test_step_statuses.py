@@ -218,17 +218,7 @@ def test_terminal_steps_are_due_or_blocked_by_their_gates_until_the_case_closes(
         "admitted": "blocked",
         "cancelled": "due",
     }
-    day.advance_to(
-        "incision",
-        skip=[
-            "check_in",
-            "preop_vitals",
-            "medication_review",
-            "back_assessment",
-            "anesthesia_consult",
-            "sign_in",
-        ],
-    )
+    day.advance_to("incision")
     assert day.statuses(14, TERMINALS) == {
         "discharged": "blocked",
         "admitted": "due",

@@ -79,9 +79,7 @@ def decide_record(
     level = raw_level if isinstance(raw_level, str) else None
     at_ok = cmd.at.tzinfo is not None
 
-    role_listed = role in step.roles and not _role_expired(
-        step, state, role, at=cmd.at if at_ok else now
-    )
+    role_listed = role in step.roles and not _role_expired(step, state, role)
     if not role_listed and not can_override:
         return Refusal("role", (f"{_role_title(pathway, role)} may not record {step.title}",))
     if reason and not can_override and at_ok:
@@ -229,14 +227,16 @@ def _target(
     return target, None
 
 
-def _role_expired(step: Step, state: CaseState, role: str, *, at: datetime) -> bool:
+def _role_expired(step: Step, state: CaseState, role: str) -> bool:
+    """A role limited "until" a step loses the step once that step exists, whatever its `at`."""
     until = step.role_until.get(role)
-    return bool(until and state.step_entries(until, until=at))
+    return bool(until and state.step_entries(until))
 
 
 def _role_title(pathway: Pathway, role: str) -> str:
     titles = {r.id: r.title for r in pathway.roles}
-    return f"A {titles.get(role, role)} user"
+    title = titles.get(role, role)
+    return f"{'An' if title[:1].lower() in 'aeiou' else 'A'} {title} user"
 
 
 def _time_problems(

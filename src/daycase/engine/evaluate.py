@@ -6,12 +6,13 @@ which is what lets the scenario runner, the simulation and the API share it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from daycase.engine.alerts import Alert, RuleContext, clip
 from daycase.engine.check import terminal_entry
-from daycase.engine.fold import CaseState, Entry
+from daycase.engine.events import EventAmended, EventVoided
+from daycase.engine.fold import CaseState, Entry, fold
 from daycase.engine.gates import remaining_levels, unmet
 from daycase.engine.rules import RULES
 from daycase.pathways.schema import Pathway, Step
@@ -73,7 +74,23 @@ def evaluate(pathway: Pathway, state: CaseState, now: datetime) -> Evaluation:
 def evaluate_alerts(
     pathway: Pathway, state: CaseState, *, now: datetime, terminal_at: datetime | None
 ) -> list[Alert]:
-    """Every alert the case has had up to `now`, active or not, in start order."""
+    """Every alert the case has had up to `now`, active or not, in start order.
+
+    Alerts whose causing entries were later voided or amended away are kept, ended at the
+    moment of the correction: the case keeps every alert it has had.
+    """
+    alerts = _alerts(pathway, state, now=now, terminal_at=terminal_at)
+    seen = {(a.code, a.event_id, a.started_at) for a in alerts}
+    for alert in _corrected_away(pathway, state, now=now):
+        if (alert.code, alert.event_id, alert.started_at) not in seen:
+            alerts.append(alert)
+    alerts.sort(key=lambda a: (a.started_at, a.code))
+    return alerts
+
+
+def _alerts(
+    pathway: Pathway, state: CaseState, *, now: datetime, terminal_at: datetime | None
+) -> list[Alert]:
     ctx = RuleContext(pathway=pathway, state=state, now=now)
     alerts: list[Alert] = []
     for rule in pathway.alerts:
@@ -81,8 +98,43 @@ def evaluate_alerts(
             alert = clip(rule.code, span, now=now, terminal_at=terminal_at)
             if alert is not None:
                 alerts.append(alert)
-    alerts.sort(key=lambda a: (a.started_at, a.code))
     return alerts
+
+
+def _corrected_away(pathway: Pathway, state: CaseState, *, now: datetime) -> list[Alert]:
+    """Alerts that a correction removed, as they stood just before it, ended at it."""
+    gone: list[Alert] = []
+    for event in state.history:
+        if not isinstance(event, EventAmended | EventVoided) or event.recorded_at > now:
+            continue
+        at = event.recorded_at
+        before_state = fold(state.history[: event.seq - 1])
+        after_state = fold(state.history[: event.seq])
+        before = _alerts(
+            pathway, before_state, now=at, terminal_at=_terminal_at(pathway, before_state)
+        )
+        after = _alerts(
+            pathway, after_state, now=at, terminal_at=_terminal_at(pathway, after_state)
+        )
+        for alert in before:
+            if not any(_same_alert(alert, other) for other in after):
+                gone.append(replace(alert, active=False, ended_at=alert.ended_at or at))
+    return gone
+
+
+def _terminal_at(pathway: Pathway, state: CaseState) -> datetime | None:
+    entry = terminal_entry(pathway, state)
+    return entry.at if entry else None
+
+
+def _same_alert(a: Alert, b: Alert) -> bool:
+    """One per-event alert per causing entry; otherwise one stretch of time per code."""
+    if a.code != b.code:
+        return False
+    if a.event_id is not None or b.event_id is not None:
+        return a.event_id == b.event_id
+    a_end, b_end = a.ended_at, b.ended_at
+    return (b_end is None or b_end >= a.started_at) and (a_end is None or a_end >= b.started_at)
 
 
 def current_phase(pathway: Pathway, state: CaseState) -> tuple[str, datetime | None]:

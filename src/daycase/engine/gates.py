@@ -25,7 +25,10 @@ def remaining_levels(state: CaseState, pathway: Pathway, *, until: datetime | No
 def unmet(
     pathway: Pathway, step: Step, state: CaseState, *, at: datetime, level: str | None
 ) -> list[str]:
-    """Messages for every gate condition of `step` that does not hold at clinical time `at`."""
+    """Messages for every gate condition of `step` that does not hold at clinical time `at`.
+
+    Conditions read entries charted at or before `at`, except `not_done`, which reads all.
+    """
     messages: list[str] = []
     for cond in step.gate:
         for msg in _condition(pathway, cond, state, at=at, level=level):
@@ -48,10 +51,12 @@ def _condition(
             if not state.step_entries(s, until=at)
         ]
     if cond.not_done is not None:
+        # "Before X" means X has not happened at all: an incision charted later in the day
+        # still makes an earlier-timed cancellation meaningless, so every entry counts here.
         return [
             cond.message or f"{_title(pathway, s)} already done"
             for s in cond.not_done
-            if state.step_entries(s, until=at)
+            if state.step_entries(s)
         ]
     if cond.level_done is not None:
         if level is None or level not in state.levels_with(cond.level_done, until=at):
@@ -109,11 +114,10 @@ def _condition(
     elapsed_min = max(0, math.floor(elapsed_s / 60))
     remaining_min = math.ceil((needed_s - elapsed_s) / 60)
     template = cond.message or "{title}: {elapsed} min ago; wait {remaining} more minutes"
-    return [
-        template.format(
-            title=_title(pathway, since.step), elapsed=elapsed_min, remaining=remaining_min
-        )
-    ]
+    text = template.format(
+        title=_title(pathway, since.step), elapsed=elapsed_min, remaining=remaining_min
+    )
+    return [text.replace(" 1 more minutes", " 1 more minute")]
 
 
 def score_total(data: Mapping[str, object]) -> int:

@@ -47,6 +47,8 @@ def validate_fields(
     for name, spec in specs.items():
         path = f"{prefix}{name}"
         value = data.get(name)
+        if spec.optional and spec.type == "text" and isinstance(value, str) and not value.strip():
+            value = None  # an optional text left blank is simply not given
         if value is None:
             if not spec.optional:
                 problems[path] = "is required"
@@ -140,6 +142,8 @@ def _list(
             )
             problems.update(item_problems)
             out.append(clean)
+        elif spec.items is not None and spec.items.type == "text" and isinstance(item, str):
+            out.append(item.strip())  # blank entries are kept and ignored by the rules
         elif spec.items is not None:
             result, problem = _value(pathway, spec.items, item, path=item_path, problems=problems)
             if problem:
