@@ -38,4 +38,5 @@ def test_every_setting_is_documented() -> None:
     text = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
     for name, field in Settings.model_fields.items():
         assert f"`DAYCASE_{name.upper()}`" in text, name
-        assert field.description and field.description in text, name
+        assert field.description, name
+        assert field.description in text, name

@@ -1,6 +1,7 @@
 """Settings (config room): read once in the entry point from `DAYCASE_*` variables and passed down.
 
-Each setting has a name, a default and a help text; the docs list them all (a test checks).
+Each setting has a name, a default and a help text; docs/settings.md lists them all and a
+test fails when one is missing there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,31 @@ class Settings(BaseSettings):
     timezone: str = Field(
         default="America/New_York",
         description="The centre's timezone (IANA name): what 'today' means for boards.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `daycase serve` listens on.")
+    port: int = Field(default=8000, description="Port `daycase serve` listens on.")
+    token_ttl_hours: float = Field(
+        default=12.0, gt=0, description="How long a sign-in lasts: one shift."
+    )
+    login_slow_after: int = Field(
+        default=3, ge=1, description="Failed sign-ins for one user name before answers slow down."
+    )
+    login_lock_after: int = Field(
+        default=5, ge=1, description="Failed sign-ins for one user name before it is locked."
+    )
+    login_lock_minutes: float = Field(
+        default=15.0, gt=0, description="How long a locked user name is refused (429)."
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024, gt=0, description="Largest request body accepted (413 above)."
+    )
+    heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="Seconds between heartbeats on the live stream."
+    )
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a process trusts a checked token before asking the database again.",
     )
 
 

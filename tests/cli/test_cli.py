@@ -48,7 +48,8 @@ def test_verify_names_the_case_whose_row_was_edited_by_hand(demo_db: Path, tmp_p
         src.backup(dst)
     with sqlite3.connect(copy) as conn:
         case_id, seq, body = conn.execute(
-            "SELECT case_id, seq, body FROM events WHERE kind = 'StepRecorded' ORDER BY id LIMIT 1 OFFSET 40"
+            "SELECT case_id, seq, body FROM events WHERE kind = 'StepRecorded' "
+            "ORDER BY id LIMIT 1 OFFSET 40"
         ).fetchone()
         conn.execute(
             "UPDATE events SET body = ? WHERE case_id = ? AND seq = ?",
@@ -88,7 +89,8 @@ def test_scenario_file_errors_exit_2_with_action_index(tmp_path: Path) -> None:
     bad.write_text(
         "pathway: kyphoplasty\n"
         "case:\n"
-        "  patient: {mrn: H-1, given_name: A, family_name: B, birth_date: 1944-05-17, sex: female}\n"
+        "  patient: {mrn: H-1, given_name: A, family_name: B,\n"
+        "            birth_date: 1944-05-17, sex: female}\n"
         "  levels: [L1]\n"
         "  scheduled_start: 2026-11-26T08:00:00-05:00\n"
         "actions:\n"
@@ -109,7 +111,8 @@ def test_scenario_naive_time_is_a_file_error(tmp_path: Path) -> None:
     bad.write_text(
         "pathway: kyphoplasty\n"
         "case:\n"
-        "  patient: {mrn: H-1, given_name: A, family_name: B, birth_date: 1944-05-17, sex: female}\n"
+        "  patient: {mrn: H-1, given_name: A, family_name: B,\n"
+        "            birth_date: 1944-05-17, sex: female}\n"
         "  levels: [L1]\n"
         "  scheduled_start: 2026-11-26T08:00:00-05:00\n"
         "actions:\n"

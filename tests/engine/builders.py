@@ -217,7 +217,7 @@ def uneventful_path(levels: Iterable[str]) -> list[Planned]:
         Planned(7, "time_out"),
     ]
     plan += [Planned(8 + i, "level_confirmed", level) for i, level in enumerate(lv)]
-    plan.append(Planned(14 - 1, "incision"))
+    plan.append(Planned(13, "incision"))
     for i, level in enumerate(lv):
         plan += [
             Planned(14 + 10 * i + 2 * k, step, level) for k, step in enumerate(PER_LEVEL_PROCEDURE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daycase.engine.events import EventAmended, EventVoided
+from daycase.engine.events import EventAmended, EventVoided, StepRecorded
 from tests.engine.builders import SECOND, Day, data_for, refusal, t
 
 
@@ -30,9 +30,9 @@ def test_amend_keeps_the_original_readable_in_the_history() -> None:
 
     day.amend("nurse", vitals, -70, data={"heart_rate": 72})
 
-    original = [e for e in day.events() if e.event_id == vitals]
-    assert len(original) == 1
-    assert original[0].data["heart_rate"] == 74  # type: ignore[union-attr]
+    [original] = [e for e in day.events() if e.event_id == vitals]
+    assert isinstance(original, StepRecorded)
+    assert original.data["heart_rate"] == 74
 
 
 def test_amend_with_none_removes_an_optional_field() -> None:
@@ -321,3 +321,24 @@ def test_late_entry_is_not_raised_by_amendments() -> None:
     day.step("back_assessment", 63)
 
     assert late_entries(day, 64) == []
+
+
+def test_alert_caused_by_a_voided_entry_ends_and_stays_in_the_history() -> None:
+    day, _ = vitals_day()
+    low_spo2 = day.step("preop_vitals", -78, spo2=90)
+    assert day.active(-77) == ["vitals_out_of_range"]
+
+    day.void("nurse", low_spo2, -70)
+
+    assert day.active(-60) == []
+    assert day.spans("vitals_out_of_range", -60) == [(-78, -70, "warning")]
+
+
+def test_alert_amended_away_ends_and_stays_in_the_history() -> None:
+    day, _ = vitals_day()
+    low_spo2 = day.step("preop_vitals", -78, spo2=90)
+
+    day.amend("nurse", low_spo2, -70, data={"spo2": 96})
+
+    assert day.active(-60) == []
+    assert day.spans("vitals_out_of_range", -60) == [(-78, -70, "warning")]

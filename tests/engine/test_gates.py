@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.engine.builders import Day, data_for, refusal
 
 
@@ -93,20 +91,26 @@ def test_cancel_is_refused_after_incision() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "spec 'Refusals': gates look at events not later than the new at '(so cancelled is "
-        "refused once any incision exists)'; engine/gates.py _condition(not_done) only looks "
-        "at entries with at <= the new at, so a cancel back-charted before the incision passes"
-    ),
-)
 def test_cancel_back_charted_before_an_existing_incision_is_refused() -> None:
     day = Day()
     day.advance_to("incision")  # incision at 13
     before = day.count()
 
-    result = day.record("nurse", "cancelled", 15, occurred_at=12)
+    result = refusal(day.record("nurse", "cancelled", 15, occurred_at=12))
 
-    assert refusal(result).kind == "gate"
+    assert (result.kind, result.messages) == (
+        "gate",
+        ("Incision already made; the case can no longer be cancelled",),
+    )
+    assert day.count() == before
+
+
+def test_front_desk_cancel_back_charted_before_an_existing_in_room_is_role() -> None:
+    day = Day()
+    day.advance_to("in_room")  # at 0
+    before = day.count()
+
+    result = refusal(day.record("front_desk", "cancelled", 3, occurred_at=-1))
+
+    assert result.kind == "role"
     assert day.count() == before

@@ -31,7 +31,7 @@ def spec_table_ids(section: str) -> list[str]:
 
 def test_every_spec_step_is_in_the_pathway() -> None:
     p = builtin_pathway("kyphoplasty")
-    spec_steps = spec_table_ids("## Steps") + ["level_abandoned"]
+    spec_steps = [*spec_table_ids("## Steps"), "level_abandoned"]
     assert sorted({s.id for s in p.steps}) == sorted(set(spec_steps))
 
 
@@ -39,7 +39,7 @@ def test_every_spec_alert_code_with_its_severity() -> None:
     p = builtin_pathway("kyphoplasty")
     rows = re.findall(r"^\| `([a-z_]+)` \| (info|warning|critical)", spec_text(), flags=re.M)
     assert rows, "spec alert table not found"
-    assert {code: sev for code, sev in rows} == {a.code: a.severity for a in p.alerts}
+    assert dict(rows) == {a.code: a.severity for a in p.alerts}
 
 
 def test_every_spec_role() -> None:
@@ -89,7 +89,8 @@ def test_patient_texts_cover_what_the_spec_asks() -> None:
     assert "stitches" in text["dressing_applied"]
     assert "harden" in text["out_of_room"]
     assert "blood pressure" in text["pacu_vitals"]
-    assert "drive" in text["transport_confirmed"] and "ride" in text["transport_confirmed"]
+    assert "drive" in text["transport_confirmed"]
+    assert "ride" in text["transport_confirmed"]
 
 
 def test_a_second_pathway_loads_without_code_changes() -> None:
@@ -138,9 +139,8 @@ def test_an_alert_rule_with_bad_params() -> None:
 
 def test_an_unknown_rule_id() -> None:
     problems = problems_of(edited("    rule: overrun\n", "    rule: overrunn\n"))
-    assert len(problems) == 1 and problems[0].startswith(
-        "alerts[13] (running_long).rule: unknown rule"
-    )
+    assert len(problems) == 1
+    assert problems[0].startswith("alerts[13] (running_long).rule: unknown rule")
 
 
 def test_not_yaml_at_all() -> None:

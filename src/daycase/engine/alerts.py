@@ -72,6 +72,14 @@ class RuleContext:
     pathway: Pathway
     state: CaseState
     now: datetime
+    terminal_at: datetime | None = None
+
+    @property
+    def horizon(self) -> datetime:
+        """Where the case's clock stops for messages: now, or the terminal step if earlier."""
+        if self.terminal_at is not None and self.terminal_at < self.now:
+            return self.terminal_at
+        return self.now
 
     def entries(self, *steps: str) -> list[Entry]:
         """Valid entries of these steps with `at` ≤ now, in clinical order."""
@@ -97,7 +105,7 @@ def clip(code: str, span: Span, *, now: datetime, terminal_at: datetime | None) 
         return None
     end = span.ended_at
     if terminal_at is not None:
-        if span.started_at > terminal_at:
+        if span.started_at > terminal_at or (span.strict and span.started_at >= terminal_at):
             return None
         if end is None or end > terminal_at:
             end = terminal_at

@@ -91,7 +91,7 @@ def evaluate_alerts(
 def _alerts(
     pathway: Pathway, state: CaseState, *, now: datetime, terminal_at: datetime | None
 ) -> list[Alert]:
-    ctx = RuleContext(pathway=pathway, state=state, now=now)
+    ctx = RuleContext(pathway=pathway, state=state, now=now, terminal_at=terminal_at)
     alerts: list[Alert] = []
     for rule in pathway.alerts:
         for span in RULES[rule.rule](rule, ctx):

@@ -280,7 +280,7 @@ def overdue_repeat(alert: AlertRule, ctx: RuleContext) -> list[Span]:
                 hi = seg_end if hi is None else min(hi, seg_end)
             if hi is not None and hi <= lo:
                 continue
-            upto = min(hi, ctx.now) if hi is not None else ctx.now
+            upto = min(hi, ctx.horizon) if hi is not None else ctx.horizon
             since = "the last set" if ref > a or before else "arrival"
             minutes = max(0, math.floor((upto - ref).total_seconds() / 60))
             spans.append(
@@ -403,7 +403,7 @@ def overrun(alert: AlertRule, ctx: RuleContext) -> list[Span]:
     end = ctx.first(params.end_step)
     if end is not None and end.at <= threshold:
         return []
-    upto = end.at if end is not None else ctx.now
+    upto = end.at if end is not None else ctx.horizon
     minutes = max(0, math.floor((upto - start.at).total_seconds() / 60))
     message = _message(alert, minutes=minutes, expected=_fmt(expected))
     return [

@@ -23,47 +23,9 @@ from daycase.engine.events import CaseOpened, Event
 from daycase.store.base import CaseSummary, ChainProblem, ConcurrencyError
 from daycase.store.chain import StoredRow, check_batch, check_chain, parse_body, seal
 from daycase.store.codec import GENESIS_HASH
+from daycase.store.tables import cases_table, events_table, metadata
 
-# Named constraints let later migrations (and SQLite batch mode) refer to them by name.
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-# SQLite only auto-increments an `INTEGER PRIMARY KEY`; elsewhere ids get 64 bits.
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-cases_table = sa.Table(
-    "cases",
-    metadata,
-    sa.Column("case_id", sa.Text, primary_key=True),
-    sa.Column("pathway_id", sa.Text, nullable=False),
-    sa.Column("scheduled_start", sa.Text, nullable=False),
-    sa.Column("scheduled_date", sa.String(10), nullable=False, index=True),
-    sa.Column("family_code", sa.Text, nullable=False),
-    sa.Column("opened_at", sa.Text, nullable=False),
-    sa.Column("last_seq", sa.Integer, nullable=False),
-    sa.Column("last_hash", sa.String(64), nullable=False),
-)
-
-events_table = sa.Table(
-    "events",
-    metadata,
-    sa.Column("id", _ID, primary_key=True, autoincrement=True),
-    sa.Column("case_id", sa.Text, sa.ForeignKey("cases.case_id"), nullable=False),
-    sa.Column("seq", sa.Integer, nullable=False),
-    sa.Column("event_id", sa.Text, nullable=False, unique=True),
-    sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("recorded_at", sa.Text, nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.UniqueConstraint("case_id", "seq", name="uq_events_case_seq"),
-)
+__all__ = ["SqlEventStore", "cases_table", "events_table", "make_engine", "metadata"]
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",

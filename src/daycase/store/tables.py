@@ -1,0 +1,93 @@
+"""Every table daycase keeps, in one SQLAlchemy Core metadata (store room).
+
+Alembic migrations create exactly these; a test compares the migrated schema with them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# Named constraints let later migrations (and SQLite batch mode) refer to them by name.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an `INTEGER PRIMARY KEY`; elsewhere ids get 64 bits.
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+cases_table = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("case_id", sa.Text, primary_key=True),
+    sa.Column("pathway_id", sa.Text, nullable=False),
+    sa.Column("scheduled_start", sa.Text, nullable=False),
+    sa.Column("scheduled_date", sa.String(10), nullable=False, index=True),
+    sa.Column("family_code", sa.Text, nullable=False),
+    sa.Column("opened_at", sa.Text, nullable=False),
+    sa.Column("last_seq", sa.Integer, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+)
+
+events_table = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Text, sa.ForeignKey("cases.case_id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False, unique=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("case_id", "seq", name="uq_events_case_seq"),
+)
+
+
+users_table = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
+# Only a SHA-256 of each bearer token is kept: a stolen database row cannot sign anyone in.
+tokens_table = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.Text, sa.ForeignKey("users.name"), nullable=False, index=True),
+    sa.Column("issued_at", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.Text, nullable=False),
+    sa.Column("revoked_at", sa.Text, nullable=True),
+)
+
+# Failed sign-ins per user name typed, whether or not such a user exists.
+login_failures_table = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failed_at", sa.Text, nullable=False),
+    sa.Column("locked_until", sa.Text, nullable=True),
+)
+
+audit_table = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("case_id", sa.Text, nullable=True, index=True),
+    sa.Column("detail", sa.Text, nullable=False),
+)
