@@ -6,7 +6,7 @@ gate (409); the first failure is the answer. Ids and the clock come in as argume
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from daycase.engine.commands import (
     AmendEvent,
@@ -18,7 +18,7 @@ from daycase.engine.commands import (
 from daycase.engine.events import CaseOpened, EventAmended, EventVoided, Patient, StepRecorded
 from daycase.engine.fold import CaseState, Entry, amend_entry
 from daycase.engine.gates import unmet
-from daycase.engine.validate import validate_step_data
+from daycase.engine.validate import has_control_chars, validate_step_data
 from daycase.pathways.schema import Pathway, Step
 
 
@@ -26,6 +26,8 @@ def decide_open(
     pathway: Pathway, cmd: OpenCase, *, case_id: str, event_id: str, now: datetime, family_code: str
 ) -> CaseOpened | Refusal:
     """Open a case: planned levels and the schedule must make sense."""
+    if cmd.actor.role not in pathway.open_roles:
+        return Refusal("role", (f"{_role_title(pathway, cmd.actor.role)} may not open cases",))
     problems: dict[str, str] = {}
     lv = pathway.levels
     if not lv.min_planned <= len(cmd.levels) <= lv.max_planned:
@@ -34,13 +36,21 @@ def decide_open(
         problems["levels"] = f"{', '.join(map(str, bad))}: not a vertebral level"
     elif len(set(cmd.levels)) != len(cmd.levels):
         problems["levels"] = "must not repeat a level"
+    window = pathway.clinical_time
     if cmd.scheduled_start.tzinfo is None:
         problems["scheduled_start"] = "must carry a timezone"
+    elif cmd.scheduled_start < now - timedelta(days=window.schedule_past_days):
+        problems["scheduled_start"] = f"is more than {window.schedule_past_days:g} days ago"
+    elif cmd.scheduled_start > now + timedelta(days=window.schedule_future_days):
+        problems["scheduled_start"] = f"is more than {window.schedule_future_days:g} days ahead"
+    if not date(1900, 1, 1) <= cmd.birth_date <= now.date():
+        problems["patient.birth_date"] = "must be a real birth date (1900 to today)"
     for name in ("mrn", "given_name", "family_name", "sex"):
-        if not str(getattr(cmd, name)).strip():
+        value = str(getattr(cmd, name))
+        if not value.strip():
             problems[f"patient.{name}"] = "must not be empty"
-    if cmd.actor.role not in {r.id for r in pathway.roles if r.clinical} | {"admin"}:
-        return Refusal("role", (f"A {cmd.actor.role} user may not open cases",))
+        elif has_control_chars(value):
+            problems[f"patient.{name}"] = "must not contain control characters"
     if problems:
         return Refusal.of_fields(problems)
     return CaseOpened(

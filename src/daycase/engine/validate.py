@@ -8,6 +8,7 @@ cross-step `validations`) are validation too: a 422 that no override lifts.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,14 @@ from daycase.pathways.schema import FieldSpec, Pathway, Step
 from daycase.types import JSON, JSONObject
 
 Problems = dict[str, str]
+# Control characters in clinical text: never typed by a person, often a sign of garbage.
+# Free text may keep tabs and line breaks; names and codes may not.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_chars(value: str, *, allow_breaks: bool = False) -> bool:
+    return bool((_CONTROL if allow_breaks else _CONTROL_STRICT).search(value))
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -97,6 +106,8 @@ def _value(
             return None, "must be text"
         if not value.strip():
             return None, "must not be empty"
+        if has_control_chars(value, allow_breaks=True):
+            return None, "must not contain control characters"
         return value.strip(), None
     if t == "time":
         dt = parse_time(value)
@@ -143,6 +154,8 @@ def _list(
             problems.update(item_problems)
             out.append(clean)
         elif spec.items is not None and spec.items.type == "text" and isinstance(item, str):
+            if has_control_chars(item, allow_breaks=True):
+                problems[item_path] = "must not contain control characters"
             out.append(item.strip())  # blank entries are kept and ignored by the rules
         elif spec.items is not None:
             result, problem = _value(pathway, spec.items, item, path=item_path, problems=problems)

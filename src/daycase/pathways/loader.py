@@ -102,7 +102,7 @@ def cross_check(p: Pathway) -> list[str]:
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             problems.append(f"{kind} ids must be unique; repeated: {', '.join(dupes)}")
-    for key in ("override_roles", "correction_roles"):
+    for key in ("open_roles", "override_roles", "correction_roles"):
         problems += [f"{key}: unknown role {r!r}" for r in getattr(p, key) if r not in roles]
     if p.levels.abandon_step and p.levels.abandon_step not in steps:
         problems.append(f"levels.abandon_step: unknown step {p.levels.abandon_step!r}")

@@ -192,6 +192,8 @@ class ClinicalTime(Model):
 
     max_after_recorded_min: float = 5
     max_before_scheduled_min: float = 24 * 60
+    schedule_past_days: float = 30
+    schedule_future_days: float = 730
 
 
 class Family(Model):
@@ -208,6 +210,7 @@ class Pathway(Model):
     title: str
     levels: Levels
     clinical_time: ClinicalTime = ClinicalTime()
+    open_roles: list[str]
     override_roles: list[str]
     correction_roles: list[str]
     roles: list[Role]

@@ -1,4 +1,8 @@
-"""Today's board: one row per case of a day, evaluated at a clock time (service room)."""
+"""Boards: the staff board row and the family waiting-room row of each case (service room).
+
+The family row carries only what the spec allows on a waiting-room screen: family code,
+status word and colour, minutes in that status, and a plain note when running long.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from daycase.engine.evaluate import evaluate
+from daycase.engine.evaluate import Evaluation, evaluate
+from daycase.engine.fold import CaseState
+from daycase.pathways.schema import Pathway
 from daycase.services.cases import CaseService
 
 
@@ -35,40 +41,73 @@ class BoardRow:
     running_long: bool
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FamilyRow:
+    family_code: str
+    status: str
+    colour: str
+    minutes_in_status: int | None
+    note: str | None
+
+
+def _minutes(ev: Evaluation, now: datetime) -> int | None:
+    if ev.phase_since is None:
+        return None
+    return max(0, math.floor((now - ev.phase_since).total_seconds() / 60))
+
+
+def board_row(pathway: Pathway, state: CaseState, ev: Evaluation, *, now: datetime) -> BoardRow:
+    opened = state.opened
+    assert opened is not None
+    return BoardRow(
+        case_id=opened.case_id,
+        family_code=opened.family_code,
+        patient_name=f"{opened.patient.given_name} {opened.patient.family_name}",
+        levels=opened.levels,
+        scheduled_start=opened.scheduled_start,
+        phase=ev.phase,
+        phase_title=pathway.phase(ev.phase).title,
+        minutes_in_phase=_minutes(ev, now),
+        next_due=[pathway.step(s).title for s in ev.next_due],
+        alerts=[
+            BoardAlert(code=a.code, severity=a.severity, message=a.message)
+            for a in ev.active_alerts
+        ],
+        override=bool(ev.overrides),
+        family_word=ev.family_word,
+        family_colour=ev.family_colour,
+        running_long=ev.running_long,
+    )
+
+
+def family_row(pathway: Pathway, state: CaseState, ev: Evaluation, *, now: datetime) -> FamilyRow:
+    assert state.opened is not None
+    return FamilyRow(
+        family_code=state.opened.family_code,
+        status=ev.family_word,
+        colour=ev.family_colour,
+        minutes_in_status=_minutes(ev, now),
+        note=pathway.family.running_long_note if ev.running_long else None,
+    )
+
+
+def case_rows(service: CaseService, case_id: str, *, now: datetime) -> tuple[BoardRow, FamilyRow]:
+    """Both rows of one case, from one load and one evaluation."""
+    state = service.state(case_id)
+    pathway = service.pathway_of(state)
+    ev = evaluate(pathway, state, now)
+    return board_row(pathway, state, ev, now=now), family_row(pathway, state, ev, now=now)
+
+
 def board(service: CaseService, *, on: date, now: datetime) -> list[BoardRow]:
     """Every case scheduled on `on`, by scheduled start."""
-    rows: list[BoardRow] = []
-    for summary in service.store.cases(on=on):
-        state = service.state(summary.case_id)
-        pathway = service.pathway_of(state)
-        ev = evaluate(pathway, state, now)
-        opened = state.opened
-        assert opened is not None
-        minutes = (
-            max(0, math.floor((now - ev.phase_since).total_seconds() / 60))
-            if ev.phase_since
-            else None
-        )
-        rows.append(
-            BoardRow(
-                case_id=summary.case_id,
-                family_code=opened.family_code,
-                patient_name=f"{opened.patient.given_name} {opened.patient.family_name}",
-                levels=opened.levels,
-                scheduled_start=opened.scheduled_start,
-                phase=ev.phase,
-                phase_title=pathway.phase(ev.phase).title,
-                minutes_in_phase=minutes,
-                next_due=[pathway.step(s).title for s in ev.next_due],
-                alerts=[
-                    BoardAlert(code=a.code, severity=a.severity, message=a.message)
-                    for a in ev.active_alerts
-                ],
-                override=bool(ev.overrides),
-                family_word=ev.family_word,
-                family_colour=ev.family_colour,
-                running_long=ev.running_long,
-            )
-        )
+    rows = [case_rows(service, c.case_id, now=now)[0] for c in service.store.cases(on=on)]
     rows.sort(key=lambda r: (r.scheduled_start, r.family_code))
     return rows
+
+
+def family_board(service: CaseService, *, on: date, now: datetime) -> list[FamilyRow]:
+    """The waiting-room rows of a day, in scheduled order (no names, no clinical detail)."""
+    pairs = [case_rows(service, c.case_id, now=now) for c in service.store.cases(on=on)]
+    pairs.sort(key=lambda p: (p[0].scheduled_start, p[0].family_code))
+    return [family for _, family in pairs]

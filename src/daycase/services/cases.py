@@ -61,6 +61,8 @@ class CaseService:
         self._cache: OrderedDict[str, CaseState] = OrderedDict()
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
+        # Called with the case id after every accepted write (live updates in one process).
+        self.on_change: Callable[[str], None] | None = None
 
     def open_case(self, cmd: OpenCase) -> CaseOpened | Refusal:
         """Open a case with a family code unique among that day's cases."""
@@ -80,6 +82,7 @@ class CaseService:
         if isinstance(decision, CaseOpened):
             self.store.append([decision], expected_seq=0)
             self._remember(fold([decision]))
+            self._changed(decision.case_id)
         return decision
 
     def record(self, case_id: str, cmd: RecordStep) -> StepRecorded | Refusal:
@@ -143,8 +146,13 @@ class CaseService:
                 self._remember(state)
                 continue
             apply(state, decision)
+            self._changed(case_id)
             return decision
         raise ConcurrencyError(f"case {case_id}: gave up after {MAX_ATTEMPTS} concurrent retries")
+
+    def _changed(self, case_id: str) -> None:
+        if self.on_change is not None:
+            self.on_change(case_id)
 
     def _case_lock(self, case_id: str) -> threading.Lock:
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from daycase.engine.alerts import Alert
 from daycase.engine.evaluate import Evaluation
+from daycase.services.board import BoardRow, FamilyRow
 from daycase.types import JSONObject
 
 
@@ -27,4 +28,35 @@ def final_json(ev: Evaluation, *, events: int) -> JSONObject:
         "alerts": [alert_json(a) for a in ev.alerts],
         "family_status": ev.family_word,
         "events": events,
+    }
+
+
+def board_row_json(row: BoardRow) -> JSONObject:
+    return {
+        "case_id": row.case_id,
+        "family_code": row.family_code,
+        "patient_name": row.patient_name,
+        "levels": list(row.levels),
+        "scheduled_start": row.scheduled_start.isoformat(),
+        "phase": row.phase,
+        "phase_title": row.phase_title,
+        "minutes_in_phase": row.minutes_in_phase,
+        "next_due": list(row.next_due),
+        "alerts": [
+            {"code": a.code, "severity": a.severity, "message": a.message} for a in row.alerts
+        ],
+        "override": row.override,
+        "family_status": row.family_word,
+        "family_colour": row.family_colour,
+        "running_long": row.running_long,
+    }
+
+
+def family_row_json(row: FamilyRow) -> JSONObject:
+    return {
+        "family_code": row.family_code,
+        "status": row.status,
+        "colour": row.colour,
+        "minutes_in_status": row.minutes_in_status,
+        "note": row.note,
     }

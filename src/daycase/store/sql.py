@@ -157,6 +157,11 @@ _ALL_ROWS = sa.select(
 class SqlEventStore:
     """An `EventStore` over the `events` and `cases` tables; one transaction per append."""
 
+    @property
+    def engine(self) -> sa.Engine:
+        """Shared with the accounts and audit tables of the same database."""
+        return self._engine
+
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
@@ -183,6 +188,9 @@ class SqlEventStore:
         # SQLite takes one writer at a time anyway: a single long-lived write connection per
         # store (datasette's pattern) skips the pool and event layers on the hot path.
         self._single_writer = dialect.name == "sqlite"
+        self._notify_sql = (
+            "SELECT pg_notify('daycase_cases', %s)" if dialect.name == "postgresql" else None
+        )
         self._writer: Any = None
         self._write_lock = threading.Lock()
         # Where each case's chain ends, as this store last wrote it; the conditional
@@ -286,6 +294,9 @@ class SqlEventStore:
             for item in sealed
         ]
         cursor.executemany(self._insert_event.sql, self._insert_event.params_many(rows))
+        if self._notify_sql is not None:
+            # Delivered by PostgreSQL at commit, to every listening server process.
+            cursor.execute(self._notify_sql, (case_id,))
         self._remember_end(case_id, end.seq, end.hash)
 
     def _remember_end(self, case_id: str, seq: int, digest: str) -> None:

@@ -1,0 +1,1 @@
+"""API room: the FastAPI app over the service layer (`/api/v1`)."""

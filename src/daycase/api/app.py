@@ -1,0 +1,53 @@
+"""The app factory: `create_app(settings)` builds the API over a runtime (API room).
+
+Nothing is opened at import time; the runtime (store, services, live hub and, on
+PostgreSQL, the LISTEN thread) lives for the app's lifespan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from daycase import __version__
+from daycase.api import errors
+from daycase.api.middleware import BodyLimit
+from daycase.api.routes import api_router
+from daycase.config import Settings
+from daycase.services.cases import Clock, system_clock
+from daycase.services.runtime import open_runtime
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = open_runtime(settings, clock=clock)
+        app.state.runtime = runtime
+        await runtime.hub.start()
+        listener = None
+        if runtime.listens_to_database:
+            from daycase.store.pg_listen import PgListener
+
+            listener = PgListener(settings.db, runtime.hub.notify)
+            listener.start()
+        try:
+            yield
+        finally:
+            if listener is not None:
+                listener.stop()
+            await runtime.hub.stop()
+            runtime.close()
+
+    app = FastAPI(
+        title="daycase",
+        version=__version__,
+        summary="Day-of-surgery tracker: pathways as data, cases as event logs.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(api_router)
+    return app

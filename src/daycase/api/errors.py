@@ -1,0 +1,123 @@
+"""Refusals on the wire: one JSON shape, the right status, never a stack trace (API room).
+
+`{"kind": …, "messages": […], "fields": {…}}` with 422 invalid, 403 role, 409 gate /
+duplicate / closed, 401 auth, 404 not_found, 413 too_large, 429 when sign-in is locked.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from daycase.api.schemas import RefusalOut
+from daycase.engine.commands import Refusal
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    "invalid": 422,
+    "role": 403,
+    "gate": 409,
+    "duplicate": 409,
+    "closed": 409,
+    "auth": 401,
+    "not_found": 404,
+    "too_large": 413,
+}
+
+
+class ApiRefusal(Exception):
+    """Raised by routes and dependencies; rendered by the handler below."""
+
+    def __init__(
+        self,
+        kind: str,
+        *messages: str,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.kind = kind
+        self.status = status
+        self.messages = list(messages)
+        self.fields = fields or {}
+        self.headers = headers
+        super().__init__(kind, messages)
+
+    @classmethod
+    def of(cls, refusal: Refusal) -> ApiRefusal:
+        return cls(refusal.kind, *refusal.messages, fields=dict(refusal.fields))
+
+
+def refusal_response(
+    kind: str,
+    messages: list[str],
+    fields: dict[str, str] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    status: int | None = None,
+) -> JSONResponse:
+    body = RefusalOut(kind=kind, messages=messages, fields=fields or {})
+    return JSONResponse(body.model_dump(), status_code=status or STATUS[kind], headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form")]
+    return ".".join(parts) or "body"
+
+
+def _plain(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "json_invalid":
+        return "is not valid JSON"
+    return str(err.get("msg", "is not valid")).removeprefix("Value error, ")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiRefusal)
+    async def _refusal(_: Request, exc: ApiRefusal) -> JSONResponse:
+        return refusal_response(
+            exc.kind, exc.messages, exc.fields, headers=exc.headers, status=exc.status
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields: dict[str, str] = {}
+        for err in exc.errors():
+            fields.setdefault(_field_path(tuple(err.get("loc", ()))), _plain(err))
+        return refusal_response("invalid", [f"{k}: {v}" for k, v in fields.items()], fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return refusal_response("not_found", ["No such page"])
+        if exc.status_code == 405:
+            return JSONResponse(
+                {"kind": "invalid", "messages": ["Method not allowed"], "fields": {}},
+                status_code=405,
+            )
+        return JSONResponse(
+            {"kind": "invalid", "messages": [str(exc.detail)], "fields": {}},
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            {
+                "kind": "internal",
+                "messages": ["Something went wrong; it has been logged"],
+                "fields": {},
+            },
+            status_code=500,
+        )

@@ -1,0 +1,11 @@
+"""The `/api/v1` routes, one module per concern."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from daycase.api.routes import audit, auth, boards, cases, stream
+
+api_router = APIRouter(prefix="/api/v1")
+for module in (auth, cases, boards, audit, stream):
+    api_router.include_router(module.router)

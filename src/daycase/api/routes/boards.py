@@ -1,0 +1,38 @@
+"""Today's staff board and the de-identified family board (API room)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from daycase.api.deps import RuntimeDep, StaffDep, UserDep
+from daycase.api.routes.common import DayQuery, day_or_today, refusals
+from daycase.api.schemas import BoardRowOut, FamilyRowOut
+from daycase.services.board import board, family_board
+from daycase.services.views import board_row_json, family_row_json
+
+router = APIRouter(tags=["boards"])
+
+
+@router.get("/board", response_model=list[BoardRowOut], responses=refusals(403))
+def staff_board(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> list[dict[str, Any]]:
+    """Every case of the day: phase, minutes in phase, next due steps, active alerts."""
+    on = day_or_today(runtime, day)
+    rows = board(runtime.cases, on=on, now=runtime.now())
+    runtime.accounts.accounts.audit(
+        at=runtime.now(),
+        user_name=user.name,
+        role=user.role,
+        action="board",
+        case_id=None,
+        detail=on.isoformat(),
+    )
+    return [board_row_json(r) for r in rows]
+
+
+@router.get("/family-board", response_model=list[FamilyRowOut], responses=refusals())
+def waiting_room(user: UserDep, runtime: RuntimeDep, day: DayQuery = None) -> list[dict[str, Any]]:
+    """Family code, status word and colour, minutes in status, a note when running long."""
+    on = day_or_today(runtime, day)
+    return [family_row_json(r) for r in family_board(runtime.cases, on=on, now=runtime.now())]

@@ -1,0 +1,208 @@
+"""Cases and their events: open, read, record, amend, void (API room).
+
+Every rule is the service layer's; a route only translates between the wire and the
+service, writes the audit row for reads of clinical detail, and maps refusals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from daycase.api.deps import RuntimeDep, StaffDep
+from daycase.api.errors import ApiRefusal
+from daycase.api.routes.common import DayQuery, day_or_today, refusals
+from daycase.api.schemas import (
+    AmendIn,
+    CaseCreatedOut,
+    CaseIn,
+    CaseOut,
+    CaseSummaryOut,
+    EventIn,
+    EventOut,
+    VoidIn,
+)
+from daycase.engine.commands import Actor, AmendEvent, OpenCase, RecordStep, Refusal, VoidEvent
+from daycase.engine.evaluate import evaluate
+from daycase.engine.events import Event
+from daycase.engine.fold import CaseState
+from daycase.services.accounts import User
+from daycase.services.board import board
+from daycase.services.cases import CaseNotFound
+from daycase.services.catalog import UnknownPathway
+from daycase.services.runtime import Runtime
+from daycase.services.views import final_json
+from daycase.store.codec import event_to_dict
+
+router = APIRouter(tags=["cases"])
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user.name, user.role)
+
+
+def _state(runtime: Runtime, case_id: str) -> CaseState:
+    try:
+        return runtime.cases.state(case_id)
+    except CaseNotFound as exc:
+        raise ApiRefusal("not_found", f"No case with id {case_id}") from exc
+
+
+def _audit(
+    runtime: Runtime, user: User, action: str, case_id: str | None, detail: str = ""
+) -> None:
+    runtime.accounts.accounts.audit(
+        at=runtime.now(),
+        user_name=user.name,
+        role=user.role,
+        action=action,
+        case_id=case_id,
+        detail=detail,
+    )
+
+
+def _stored(result: Event | Refusal) -> dict[str, Any]:
+    if isinstance(result, Refusal):
+        raise ApiRefusal.of(result)
+    return event_to_dict(result)
+
+
+@router.post("/cases", status_code=201, response_model=CaseCreatedOut, responses=refusals(403))
+def open_case(body: CaseIn, user: StaffDep, runtime: RuntimeDep) -> CaseCreatedOut:
+    """Open a case for a patient on a day; answers its id and family code."""
+    try:
+        runtime.cases.catalog.get(body.pathway)
+    except UnknownPathway as exc:
+        raise ApiRefusal(
+            "invalid", "pathway: unknown pathway", fields={"pathway": "unknown pathway"}
+        ) from exc
+    result = runtime.cases.open_case(
+        OpenCase(
+            actor=_actor(user),
+            pathway_id=body.pathway,
+            mrn=body.patient.mrn,
+            given_name=body.patient.given_name,
+            family_name=body.patient.family_name,
+            birth_date=body.patient.birth_date,
+            sex=body.patient.sex,
+            levels=body.levels,
+            scheduled_start=body.scheduled_start,
+        )
+    )
+    if isinstance(result, Refusal):
+        raise ApiRefusal.of(result)
+    return CaseCreatedOut(id=result.case_id, family_code=result.family_code, phase="scheduled")
+
+
+@router.get("/cases", response_model=list[CaseSummaryOut], responses=refusals(403))
+def list_cases(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> list[CaseSummaryOut]:
+    """The cases scheduled on a day (default: today in the centre's timezone)."""
+    on = day_or_today(runtime, day)
+    rows = board(runtime.cases, on=on, now=runtime.now())
+    _audit(runtime, user, "list_cases", None, on.isoformat())
+    return [
+        CaseSummaryOut(
+            id=r.case_id,
+            family_code=r.family_code,
+            patient_name=r.patient_name,
+            levels=list(r.levels),
+            scheduled_start=r.scheduled_start.isoformat(),
+            phase=r.phase,
+        )
+        for r in rows
+    ]
+
+
+@router.get("/cases/{case_id}", response_model=CaseOut, responses=refusals(403, 404))
+def read_case(case_id: str, user: StaffDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """The case and its evaluated state now (the scenario runner's `final` shape)."""
+    state = _state(runtime, case_id)
+    ev = evaluate(runtime.cases.pathway_of(state), state, runtime.now())
+    _audit(runtime, user, "read_case", case_id)
+    opened = state.opened
+    assert opened is not None
+    p = opened.patient
+    return {
+        "id": opened.case_id,
+        "pathway": opened.pathway_id,
+        "pathway_version": opened.pathway_version,
+        "family_code": opened.family_code,
+        "patient": {
+            "mrn": p.mrn,
+            "given_name": p.given_name,
+            "family_name": p.family_name,
+            "birth_date": p.birth_date.isoformat(),
+            "sex": p.sex,
+        },
+        "levels": list(opened.levels),
+        "scheduled_start": opened.scheduled_start.isoformat(),
+        **final_json(ev, events=len(state.history)),
+    }
+
+
+@router.post(
+    "/cases/{case_id}/events",
+    status_code=201,
+    response_model=EventOut,
+    responses=refusals(403, 404, 409),
+)
+def record_step(case_id: str, body: EventIn, user: StaffDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """Record a clinical step; gates, roles and data are checked by the pathway."""
+    cmd = RecordStep(
+        actor=_actor(user),
+        step=body.step,
+        at=body.at,
+        data=body.data,
+        override_reason=body.override_reason,
+    )
+    try:
+        return _stored(runtime.cases.record(case_id, cmd))
+    except CaseNotFound as exc:
+        raise ApiRefusal("not_found", f"No case with id {case_id}") from exc
+
+
+@router.get("/cases/{case_id}/events", response_model=list[EventOut], responses=refusals(403, 404))
+def history(case_id: str, user: StaffDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    """Every stored event of the case, amendments and voids included, in order."""
+    state = _state(runtime, case_id)
+    _audit(runtime, user, "read_events", case_id)
+    return [event_to_dict(e) for e in state.history]
+
+
+def _known_event(runtime: Runtime, case_id: str, event_id: str) -> None:
+    state = _state(runtime, case_id)
+    if not any(e.event_id == event_id for e in state.history):
+        raise ApiRefusal("not_found", f"No event {event_id} in case {case_id}")
+
+
+@router.post(
+    "/cases/{case_id}/events/{event_id}/amend",
+    status_code=201,
+    response_model=EventOut,
+    responses=refusals(403, 404, 409),
+)
+def amend(
+    case_id: str, event_id: str, body: AmendIn, user: StaffDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Correct an entry's clinical time and/or data, with a reason; the original stays."""
+    _known_event(runtime, case_id, event_id)
+    cmd = AmendEvent(
+        actor=_actor(user), target_event_id=event_id, reason=body.reason, at=body.at, data=body.data
+    )
+    return _stored(runtime.cases.amend(case_id, cmd))
+
+
+@router.post(
+    "/cases/{case_id}/events/{event_id}/void",
+    status_code=201,
+    response_model=EventOut,
+    responses=refusals(403, 404, 409),
+)
+def void(
+    case_id: str, event_id: str, body: VoidIn, user: StaffDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Withdraw an entry, with a reason; it stays readable in the history."""
+    _known_event(runtime, case_id, event_id)
+    cmd = VoidEvent(actor=_actor(user), target_event_id=event_id, reason=body.reason)
+    return _stored(runtime.cases.void(case_id, cmd))

@@ -1,0 +1,182 @@
+"""Users, sign-in and bearer tokens (service room).
+
+Passwords are hashed with argon2. Tokens are random, stored only as a SHA-256, expire
+after a shift and are revoked at sign-out. Failed sign-ins are counted per user name
+typed, whether or not that user exists, so the answers never tell which names exist:
+after a few failures each answer is slowed, after more the name is refused for a while.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from daycase.config import Settings
+from daycase.services.cases import Clock
+from daycase.store.accounts import FailureRow, SqlAccounts, UserExists, UserRow
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MIN_PASSWORD = 8
+_HASHER = PasswordHasher()
+# Verified against when the user name is unknown, so both answers take the same time.
+_DUMMY_HASH = _HASHER.hash("daycase-no-such-user")
+
+
+class AccountError(ValueError):
+    """A user command that cannot be done; the message says why, in plain words."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    access_token: str
+    expires_at: datetime
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class SignInRefused:
+    """`locked` answers 429 with `retry_after_s`; otherwise 401. `delay_s` slows either."""
+
+    locked: bool
+    delay_s: float
+    retry_after_s: int = 0
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AccountService:
+    def __init__(
+        self, accounts: SqlAccounts, *, settings: Settings, roles: set[str], clock: Clock
+    ) -> None:
+        self.accounts = accounts
+        self.settings = settings
+        self.roles = roles
+        self.clock = clock
+        self._cache: dict[str, tuple[User, datetime, float]] = {}
+        self._lock = threading.Lock()
+
+    def add_user(self, name: str, *, role: str, password: str) -> User:
+        if not NAME_RE.match(name):
+            raise AccountError(
+                "user name: 1 to 64 letters, digits, dots, dashes or underscores, starting "
+                "with a letter or digit"
+            )
+        if role not in self.roles:
+            raise AccountError(f"role: must be one of {', '.join(sorted(self.roles))}")
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"password: at least {MIN_PASSWORD} characters")
+        try:
+            self.accounts.add_user(
+                name=name, role=role, password_hash=_HASHER.hash(password), created_at=self.clock()
+            )
+        except UserExists as exc:
+            raise AccountError(f"user {name} already exists") from exc
+        return User(name, role)
+
+    def users(self) -> list[UserRow]:
+        return self.accounts.users()
+
+    def disable(self, name: str) -> None:
+        """Disable a user and end every sign-in they have."""
+        if not self.accounts.set_disabled(name, disabled=True):
+            raise AccountError(f"no user {name}")
+        with self._lock:
+            self._cache = {k: v for k, v in self._cache.items() if v[0].name != name}
+
+    def sign_in(self, name: str, password: str) -> Token | SignInRefused:
+        now = self.clock()
+        s = self.settings
+        failures = self.accounts.failures(name)
+        if failures and failures.locked_until and failures.locked_until > now:
+            retry = int((failures.locked_until - now).total_seconds()) + 1
+            return SignInRefused(locked=True, delay_s=0, retry_after_s=retry)
+        user = self.accounts.user(name)
+        if not _verify(user.password_hash if user else _DUMMY_HASH, password) or not user:
+            return self._failed(name, failures, now)
+        if user.disabled:
+            return self._failed(name, failures, now)
+        if failures:
+            self.accounts.clear_failures(name)
+        token = secrets.token_urlsafe(32)
+        expires = now + timedelta(hours=s.token_ttl_hours)
+        self.accounts.add_token(
+            token_hash=token_hash(token), user_name=name, issued_at=now, expires_at=expires
+        )
+        return Token(token, expires, User(user.name, user.role))
+
+    def _failed(self, name: str, before: FailureRow | None, now: datetime) -> SignInRefused:
+        s = self.settings
+        # A quiet spell resets the count, so one typo a week never locks anybody out.
+        stale = before is None or now - before.last_failed_at > timedelta(
+            minutes=s.login_lock_minutes
+        )
+        count = 1 if stale or before is None else before.failures + 1
+        locked_until = None
+        if count >= s.login_lock_after:
+            locked_until = now + timedelta(minutes=s.login_lock_minutes)
+        self.accounts.save_failures(name, FailureRow(count, now, locked_until))
+        delay = (
+            0.0
+            if count < s.login_slow_after
+            else min(0.25 * 2 ** (count - s.login_slow_after), 2.0)
+        )
+        if locked_until is not None:
+            retry = int((locked_until - now).total_seconds())
+            return SignInRefused(locked=True, delay_s=delay, retry_after_s=retry)
+        return SignInRefused(locked=False, delay_s=delay)
+
+    def user_for_token(self, token: str) -> User | None:
+        """The signed-in user for a bearer token, or None (unknown, expired, revoked, disabled)."""
+        digest = token_hash(token)
+        now = self.clock()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if (
+            cached
+            and cached[1] > now
+            and time.monotonic() - cached[2] < self.settings.token_cache_seconds
+        ):
+            return cached[0]
+        found = self.accounts.token_user(digest)
+        if found is None:
+            return None
+        row, expires, revoked = found
+        if revoked or expires <= now or row.disabled:
+            with self._lock:
+                self._cache.pop(digest, None)
+            return None
+        user = User(row.name, row.role)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (user, expires, time.monotonic())
+        return user
+
+    def sign_out(self, token: str) -> None:
+        digest = token_hash(token)
+        self.accounts.revoke_token(digest, at=self.clock())
+        with self._lock:
+            self._cache.pop(digest, None)
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,112 @@
+"""Live updates: fan a changed case's board rows out to every stream subscriber (service room).
+
+Writers call `notify(case_id)` from any thread (or a PostgreSQL listener does, for writes
+made by other processes). One task per process renders each changed case once and puts
+the ready-made payloads on every subscriber's queue; a subscriber that falls far behind
+is dropped rather than allowed to hold memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+log = logging.getLogger(__name__)
+
+Audience = Literal["staff", "family"]
+# case id -> (staff payload, family payload), both JSON text; None when the case is gone.
+Renderer = Callable[[str], tuple[str, str] | None]
+QUEUE_LIMIT = 1000
+
+
+@dataclass(eq=False)
+class Subscriber:
+    audience: Audience
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    dropped: bool = False
+
+
+class LiveHub:
+    def __init__(self, render: Renderer) -> None:
+        self._render = render
+        self._subscribers: set[Subscriber] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: asyncio.Queue[str] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._pending = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="daycase-live")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for sub in list(self._subscribers):
+            self._drop(sub)
+
+    def notify(self, case_id: str) -> None:
+        """Safe from any thread; a no-op before `start` (e.g. in CLI commands)."""
+        loop, pending = self._loop, self._pending
+        if loop is None or pending is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(pending.put_nowait, case_id)
+
+    def subscribe(self, audience: Audience) -> Subscriber:
+        sub = Subscriber(audience)
+        with self._lock:
+            self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        with self._lock:
+            self._subscribers.discard(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def _drop(self, sub: Subscriber) -> None:
+        sub.dropped = True
+        self.unsubscribe(sub)
+        with contextlib.suppress(asyncio.QueueFull):
+            sub.queue.put_nowait("")  # wakes the stream so it can close
+
+    async def _run(self) -> None:
+        assert self._pending is not None
+        while True:
+            case_id = await self._pending.get()
+            batch = {case_id}
+            while not self._pending.empty():
+                batch.add(self._pending.get_nowait())
+            for one in batch:
+                try:
+                    payloads = await asyncio.to_thread(self._render, one)
+                except Exception:
+                    log.exception("could not render live update for case %s", one)
+                    continue
+                if payloads is not None:
+                    self._fan_out(*payloads)
+
+    def _fan_out(self, staff: str, family: str) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for sub in subscribers:
+            try:
+                sub.queue.put_nowait(staff if sub.audience == "staff" else family)
+            except asyncio.QueueFull:
+                self._drop(sub)
+
+
+def payload(kind: str, body: object) -> str:
+    """One stream message's JSON text."""
+    return json.dumps({"type": kind, **(body if isinstance(body, dict) else {"data": body})})

@@ -1,0 +1,77 @@
+"""Everything a running daycase needs, built once from settings (service room).
+
+`open_runtime` is called by `create_app` and by CLI commands that touch users; it
+opens the store, the services over it, and the live hub (with a PostgreSQL listener when
+the database can tell other processes about changes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from daycase.config import Settings
+from daycase.pathways.loader import builtin_pathway
+from daycase.services.accounts import AccountService
+from daycase.services.board import case_rows
+from daycase.services.cases import CaseNotFound, CaseService, Clock, system_clock
+from daycase.services.live import LiveHub
+from daycase.services.views import board_row_json, family_row_json
+from daycase.store.accounts import SqlAccounts
+from daycase.store.sql import SqlEventStore, make_engine
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    store: SqlEventStore
+    cases: CaseService
+    accounts: AccountService
+    hub: LiveHub
+    clock: Clock
+    tz: ZoneInfo
+    listens_to_database: bool
+
+    def today(self) -> date:
+        return self.now().astimezone(self.tz).date()
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def render_case(self, case_id: str) -> tuple[str, str] | None:
+        """The stream payloads (staff, family) for one changed case."""
+        try:
+            staff, family = case_rows(self.cases, case_id, now=self.now())
+        except CaseNotFound:
+            return None
+        day = staff.scheduled_start.date().isoformat()
+        return (
+            json.dumps({"type": "case", "date": day, "row": board_row_json(staff)}),
+            json.dumps({"type": "case", "date": day, "row": family_row_json(family)}),
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_runtime(settings: Settings, *, clock: Clock = system_clock) -> Runtime:
+    """Open the store named by `settings.db` (already migrated) and the services over it."""
+    store = SqlEventStore(make_engine(settings.db))
+    roles = builtin_pathway("kyphoplasty").role_ids
+    runtime = Runtime(
+        settings=settings,
+        store=store,
+        cases=CaseService(store, clock=clock),
+        accounts=AccountService(
+            SqlAccounts(store.engine), settings=settings, roles=roles, clock=clock
+        ),
+        hub=LiveHub(lambda case_id: runtime.render_case(case_id)),
+        clock=clock,
+        tz=ZoneInfo(settings.timezone),
+        listens_to_database=store.engine.dialect.name == "postgresql",
+    )
+    if not runtime.listens_to_database:
+        runtime.cases.on_change = runtime.hub.notify
+    return runtime
