@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.progress import Progress
 
+from daycase.config import Settings
 from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
 from daycase.services.board import BoardRow, board
 from daycase.services.cases import CaseService
@@ -410,15 +411,16 @@ def seed_day(
     patients: int,
     seed: int,
     until: datetime,
+    first_start: time = time(7, 30),
     progress: Progress | None = None,
 ) -> CaseService:
-    """Open `patients` cases on `day` and replay their scripts up to `until`."""
+    """Open `patients` cases on `day`, 50 min apart from `first_start`; replay to `until`."""
     rng = random.Random(seed)
     clock = ScriptClock(datetime.combine(day, time(6, 0), tz))
     service = CaseService(store, clock=clock, rng=rng)
     task = progress.add_task("Recording the demo day", total=patients) if progress else None
     for i in range(patients):
-        start = datetime.combine(day, time(7, 30), tz) + timedelta(minutes=50 * i)
+        start = datetime.combine(day, first_start, tz) + timedelta(minutes=50 * i)
         levels = LEVEL_SETS[i % len(LEVEL_SETS)]
         clock.now = start - timedelta(hours=2)
         opened = service.open_case(
@@ -493,3 +495,56 @@ def run_demo(
         return board(service, on=day, now=until)
     finally:
         store.close()
+
+
+DEMO_USERS = [
+    ("nurse", "nurse"),
+    ("frontdesk", "front_desk"),
+    ("anaesthetist", "anesthesia"),
+    ("proceduralist", "proceduralist"),
+    ("manager", "admin"),
+    ("waitingroom", "viewer"),
+]
+
+
+def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str, str, str]]:
+    """Today's demo cases (up to the real clock) and one user per role with a new password."""
+    import secrets
+
+    from daycase.services.accounts import AccountError
+    from daycase.services.runtime import open_runtime
+
+    runtime = open_runtime(settings)
+    try:
+        day, now = runtime.today(), runtime.now().astimezone(runtime.tz)
+        if runtime.store.cases(on=day):
+            console.print(f"{day} already has cases; leaving them as they are")
+        else:
+            # Spread the day around the real clock: some cases done, some under way, and
+            # the last ones still to come, all on today's date.
+            midnight = datetime.combine(day, time(0, 0), runtime.tz)
+            first = now - timedelta(hours=5)
+            first = max(midnight + timedelta(hours=1), min(first, midnight + timedelta(hours=16)))
+            first = first.replace(minute=first.minute - first.minute % 10, second=0, microsecond=0)
+            with Progress(console=console, transient=True) as progress:
+                seed_day(
+                    runtime.store,
+                    day=day,
+                    tz=runtime.tz,
+                    patients=8,
+                    seed=7,
+                    until=now,
+                    first_start=first.time(),
+                    progress=progress,
+                )
+        users: list[tuple[str, str, str]] = []
+        for name, role in DEMO_USERS:
+            password = secrets.token_urlsafe(9)
+            try:
+                runtime.accounts.add_user(name, role=role, password=password)
+            except AccountError:
+                runtime.accounts.set_password(name, password)
+            users.append((name, role, password))
+        return users
+    finally:
+        runtime.close()

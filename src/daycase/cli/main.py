@@ -25,8 +25,10 @@ pathway_app = typer.Typer(help="Check and show pathway files.", no_args_is_help=
 scenario_app = typer.Typer(
     help="Run scenario files (one patient's day as YAML).", no_args_is_help=True
 )
+user_app = typer.Typer(help="Manage users (staff and waiting-room screens).", no_args_is_help=True)
 app.add_typer(pathway_app, name="pathway")
 app.add_typer(scenario_app, name="scenario")
+app.add_typer(user_app, name="user")
 
 console = Console()
 err = Console(stderr=True)
@@ -146,3 +148,105 @@ def demo_cmd(
         url=sqlite_url(db), patients=patients, seed=seed, tz_name=settings.timezone, console=console
     )
     render.board(console, board)
+
+
+def _settings(db: str | None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"db": _db(db)})
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role", help="front_desk, nurse, anesthesia, proceduralist, admin or viewer."
+        ),
+    ],
+    db: DbOption = None,
+) -> None:
+    """Add a user; the password is read from standard input, or prompted for at a terminal."""
+    import sys
+
+    from daycase.services.accounts import AccountError
+    from daycase.services.runtime import open_runtime
+
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    runtime = open_runtime(_settings(db))
+    try:
+        runtime.accounts.add_user(name, role=role, password=password)
+    except AccountError as exc:
+        err.print(f"[red]not added[/]: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    console.print(f"[green]added[/] {name} ({role})")
+
+
+@user_app.command("list")
+def user_list(db: DbOption = None) -> None:
+    """List users with their role and whether they are disabled."""
+    from daycase.services.runtime import open_runtime
+
+    runtime = open_runtime(_settings(db))
+    try:
+        users = runtime.accounts.users()
+    finally:
+        runtime.close()
+    render.users(console, users)
+
+
+@user_app.command("disable")
+def user_disable(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")], db: DbOption = None
+) -> None:
+    """Disable a user and end every sign-in they have."""
+    from daycase.services.accounts import AccountError
+    from daycase.services.runtime import open_runtime
+
+    runtime = open_runtime(_settings(db))
+    try:
+        runtime.accounts.disable(name)
+    except AccountError as exc:
+        err.print(f"[red]not disabled[/]: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    console.print(f"[green]disabled[/] {name}")
+
+
+@app.command("serve")
+def serve_cmd(
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port to listen on.")] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed today's demo cases and users.")
+    ] = False,
+) -> None:
+    """Serve the API (and pages) with uvicorn; the database is migrated first."""
+    import uvicorn
+
+    from daycase.api.app import create_app
+    from daycase.store.factory import migrate
+
+    settings = _settings(db)
+    updates: dict[str, object] = {}
+    if host:
+        updates["host"] = host
+    if port:
+        updates["port"] = port
+    settings = settings.model_copy(update=updates)
+    migrate(settings.db)
+    if demo:
+        from daycase.demo import seed_server_demo
+
+        users = seed_server_demo(settings, console=console)
+        render.demo_users(console, users)
+    address = f"http://{settings.host}:{settings.port}"
+    console.print(f"daycase on {address}  (API at {address}/api/v1, OpenAPI at /openapi.json)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")

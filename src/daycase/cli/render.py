@@ -9,6 +9,7 @@ from rich.text import Text
 from daycase.pathways.schema import Condition, FieldSpec, Pathway
 from daycase.scenarios.runner import ScenarioResult
 from daycase.services.board import BoardRow
+from daycase.store.accounts import UserRow
 
 SEVERITY_STYLE = {"critical": "bold white on red", "warning": "black on yellow", "info": "cyan"}
 
@@ -170,3 +171,21 @@ def pathway_markdown(p: Pathway) -> str:
     out += ["", "## Patient texts", ""]
     out += [f"- **`{s.id}`**: {s.patient.now} {s.patient.why}" for s in p.steps]
     return "\n".join(out) + "\n"
+
+
+def users(console: Console, rows: list[UserRow]) -> None:
+    table = Table(title="Users")
+    for col in ("name", "role", "state", "created"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.name, r.role, "disabled" if r.disabled else "active", r.created_at[:16])
+    console.print(table)
+
+
+def demo_users(console: Console, rows: list[tuple[str, str, str]]) -> None:
+    table = Table(title="Demo users (passwords are new each time --demo runs)")
+    for col in ("name", "role", "password"):
+        table.add_column(col)
+    for name, role, password in rows:
+        table.add_row(name, role, password)
+    console.print(table)

@@ -89,6 +89,13 @@ class AccountService:
             raise AccountError(f"user {name} already exists") from exc
         return User(name, role)
 
+    def set_password(self, name: str, password: str) -> None:
+        """Give an existing user a new password (and enable them again)."""
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"password: at least {MIN_PASSWORD} characters")
+        if not self.accounts.set_password(name, password_hash=_HASHER.hash(password)):
+            raise AccountError(f"no user {name}")
+
     def users(self) -> list[UserRow]:
         return self.accounts.users()
 

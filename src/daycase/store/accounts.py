@@ -78,6 +78,15 @@ class SqlAccounts:
         except sa.exc.IntegrityError as exc:
             raise UserExists(name) from exc
 
+    def set_password(self, name: str, *, password_hash: str) -> bool:
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                users_table.update()
+                .where(users_table.c.name == name)
+                .values(password_hash=password_hash, disabled=False)
+            )
+        return result.rowcount == 1
+
     def user(self, name: str) -> UserRow | None:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(*_USER_COLUMNS).where(users_table.c.name == name)).first()
