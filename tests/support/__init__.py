@@ -1,0 +1,1 @@
+"""Shared test support: real databases and real server processes."""
