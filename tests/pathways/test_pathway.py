@@ -75,6 +75,11 @@ def test_patient_texts_are_plain_language() -> None:
     p = builtin_pathway("kyphoplasty")
     texts = {f"{s.id}.{k}": getattr(s.patient, k) for s in p.steps for k in ("now", "why")}
     texts |= {f"phase {ph.id}": ph.patient for ph in p.phases}
+    sheet = p.discharge_sheet
+    assert sheet is not None
+    for key, value in sheet.model_dump().items():
+        for i, text in enumerate(value if isinstance(value, list) else [value]):
+            texts[f"discharge_sheet.{key}[{i}]"] = text
     grades = {key: textstat.flesch_kincaid_grade(text) for key, text in texts.items()}
     assert all(text.strip() for text in texts.values())
     too_hard = {k: g for k, g in grades.items() if g > 8}

@@ -6,7 +6,7 @@ PostgreSQL, the LISTEN thread) lives for the app's lifespan.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -20,7 +20,14 @@ from daycase.services.cases import Clock, system_clock
 from daycase.services.runtime import open_runtime
 
 
-def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    extensions: Sequence[Callable[[FastAPI], None]] = (),
+) -> FastAPI:
+    """The API app; `extensions` add more (the CLI adds the web pages)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = open_runtime(settings, clock=clock)
@@ -50,4 +57,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(api_router)
+    for extend in extensions:
+        extend(app)
     return app

@@ -233,6 +233,7 @@ def serve_cmd(
 
     from daycase.api.app import create_app
     from daycase.store.factory import migrate
+    from daycase.web import install_web
 
     settings = _settings(db)
     updates: dict[str, object] = {}
@@ -249,4 +250,5 @@ def serve_cmd(
         render.demo_users(console, users)
     address = f"http://{settings.host}:{settings.port}"
     console.print(f"daycase on {address}  (API at {address}/api/v1, OpenAPI at /openapi.json)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    app = create_app(settings, extensions=[install_web])
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

@@ -178,6 +178,23 @@ class AlertRule(Model):
     doc: str
 
 
+class DischargeSheet(Model):
+    """The printed sheet a patient takes home: plain words, reading grade 8 or lower."""
+
+    title: str
+    ride_home: str
+    wound_care: str
+    activity: str
+    call_if: list[str]
+    emergency_if: list[str]
+    medicines_reviewed: str
+    medicines_not_reviewed: str
+    therapy_referred: str
+    therapy_not_needed: str
+    follow_up: str
+    no_follow_up: str
+
+
 class Levels(Model):
     """Vertebral levels: which exist, how many a case plans, which step abandons one."""
 
@@ -218,6 +235,7 @@ class Pathway(Model):
     steps: list[Step]
     alerts: list[AlertRule]
     family: Family
+    discharge_sheet: DischargeSheet | None = None
 
     _steps: dict[str, Step] = PrivateAttr(default_factory=dict)
     _phases: dict[str, Phase] = PrivateAttr(default_factory=dict)

@@ -91,3 +91,14 @@ audit_table = sa.Table(
     sa.Column("case_id", sa.Text, nullable=True, index=True),
     sa.Column("detail", sa.Text, nullable=False),
 )
+
+# Waiting-room screens reached by a long random link instead of a sign-in; revocable.
+display_links_table = sa.Table(
+    "display_links",
+    metadata,
+    sa.Column("link_hash", sa.String(64), primary_key=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("revoked_at", sa.Text, nullable=True),
+)

@@ -1,0 +1,40 @@
+"""Web room: server-rendered pages (Jinja2 + vendored htmx) over the same services as the API."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+
+def install_web(app: FastAPI) -> None:
+    """Add the pages, the static files and the sign-in redirects to an app."""
+    from daycase.web.pages import LoginRequired, NotAllowed, render, router
+
+    app.mount(
+        "/static",
+        StaticFiles(directory=str(resources.files("daycase.web").joinpath("static"))),
+        name="static",
+    )
+    app.include_router(router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        if request.headers.get("hx-request") == "true":
+            return Response(status_code=204, headers={"HX-Redirect": "/login"})
+        return RedirectResponse(f"/login?next={exc.next_url}", status_code=303)
+
+    @app.exception_handler(NotAllowed)
+    async def _forbidden(request: Request, exc: NotAllowed) -> HTMLResponse:
+        runtime = request.app.state.runtime
+        return render(
+            request,
+            runtime,
+            "message.html",
+            403,
+            user=None,
+            title="Not available for this sign-in",
+            text="This page is not open to your role, or the form expired. Go back and try again.",
+        )

@@ -1,0 +1,159 @@
+"""Recording forms generated from the pathway's field definitions (web room).
+
+`widgets(step)` describes the inputs a step needs; `parse(step, form)` turns the posted
+form back into step data. Parsing only converts types: every clinical rule (ranges,
+enums, must-be-true, cross-field conditions) stays in the engine, whose refusal fields
+are then shown beside the inputs they name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.datastructures import FormData
+
+from daycase.pathways.schema import FieldSpec, Step
+from daycase.types import JSON, JSONObject
+
+MEDICATION_ROWS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Widget:
+    """One input (or group) on a form; `kind` picks the template macro."""
+
+    name: str
+    label: str
+    kind: str
+    required: bool
+    min: float | None = None
+    max: float | None = None
+    step: str = "any"
+    unit: str | None = None
+    values: list[str] = field(default_factory=list)
+    sub: list[Widget] = field(default_factory=list)
+    rows: int = 0
+
+
+def widgets(step: Step, *, allowed_levels: list[str]) -> list[Widget]:
+    """The inputs of a step's form, in the pathway's field order (`level` handled apart)."""
+    return [
+        _widget(name, spec, allowed_levels) for name, spec in step.fields.items() if name != "level"
+    ]
+
+
+def _widget(name: str, spec: FieldSpec, allowed_levels: list[str]) -> Widget:
+    label = spec.label or name.replace("_", " ").capitalize()
+    base = Widget(name=name, label=label, kind="text", required=not spec.optional)
+    if spec.type in ("int", "number"):
+        return replace(
+            base,
+            kind="number",
+            min=spec.min,
+            max=spec.max,
+            step="1" if spec.type == "int" else "any",
+            unit=spec.unit,
+        )
+    if spec.type == "bool":
+        return replace(base, kind="confirm" if spec.must_be else "yesno")
+    if spec.type == "enum":
+        return replace(base, kind="select", values=list(spec.values or []))
+    if spec.type == "time":
+        return replace(base, kind="time")
+    if spec.type == "levels":
+        return replace(base, kind="levels", values=allowed_levels)
+    if spec.type == "list" and spec.fields:
+        sub = [_widget(n, s, allowed_levels) for n, s in spec.fields.items()]
+        return replace(base, kind="rows", sub=sub, rows=MEDICATION_ROWS)
+    if spec.type == "list":
+        return replace(base, kind="textlist")
+    return base
+
+
+class FormProblem(ValueError):
+    """A value that could not even be read as its type; shown beside its field."""
+
+
+def parse_time(text: str, tz: ZoneInfo) -> str:
+    """A `datetime-local` value (no zone) read in the centre's timezone, as ISO 8601."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise FormProblem("must be a date and time") from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.isoformat()
+
+
+def parse(step: Step, form: FormData, *, tz: ZoneInfo) -> tuple[JSONObject, dict[str, str]]:
+    """Step data from a posted form, and the fields whose text could not be read."""
+    data: JSONObject = {}
+    problems: dict[str, str] = {}
+    level = form.get("level")
+    if step.when == "per_level" and isinstance(level, str) and level:
+        data["level"] = level
+    for name, spec in step.fields.items():
+        if name == "level":
+            continue
+        try:
+            value = _value(name, spec, form, tz)
+        except FormProblem as exc:
+            problems[name] = str(exc)
+            continue
+        if value is not None:
+            data[name] = value
+    return data, problems
+
+
+def _text(form: FormData, key: str) -> str:
+    raw = form.get(key)
+    return raw.strip() if isinstance(raw, str) else ""
+
+
+def _value(name: str, spec: FieldSpec, form: FormData, tz: ZoneInfo) -> JSON:
+    key = f"f.{name}"
+    if spec.type == "bool":
+        raw = _text(form, key)
+        if spec.must_be is not None:
+            return raw == "on"
+        return {"yes": True, "no": False}.get(raw)
+    if spec.type == "levels":
+        return [v for v in form.getlist(key) if isinstance(v, str)] or None
+    if spec.type == "list" and spec.fields:
+        return _rows(name, spec, form, tz)
+    if spec.type == "list":
+        return [part.strip() for part in _text(form, key).split(",") if part.strip()]
+    raw = _text(form, key)
+    if raw == "":
+        return None
+    if spec.type == "int":
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise FormProblem("must be a whole number") from exc
+    if spec.type == "number":
+        try:
+            number = float(raw)
+        except ValueError as exc:
+            raise FormProblem("must be a number") from exc
+        return int(number) if number.is_integer() and "." not in raw else number
+    if spec.type == "time":
+        return parse_time(raw, tz)
+    return raw
+
+
+def _rows(name: str, spec: FieldSpec, form: FormData, tz: ZoneInfo) -> list[JSON]:
+    assert spec.fields is not None
+    rows: list[JSON] = []
+    for i in range(MEDICATION_ROWS):
+        row: dict[str, Any] = {}
+        for sub_name, sub_spec in spec.fields.items():
+            raw = _text(form, f"f.{name}.{i}.{sub_name}")
+            if raw:
+                row[sub_name] = parse_time(raw, tz) if sub_spec.type == "time" else raw
+        if row:
+            rows.append(row)
+    return rows

@@ -1,0 +1,77 @@
+"""Page sessions and CSRF protection (web room).
+
+The session cookie holds a sign-in token from the same account service as the API
+(HttpOnly, SameSite=Strict, Secure over HTTPS, a shift long). Every form carries a CSRF
+token derived from the session token, which another site can neither read nor guess;
+the sign-in form, which has no session yet, uses a double-submit cookie instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from fastapi import Request
+from starlette.responses import Response
+
+from daycase.api.deps import SESSION_COOKIE
+
+LOGIN_CSRF_COOKIE = "daycase_login_csrf"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+
+
+def csrf_for(session_token: str) -> str:
+    return hashlib.sha256(f"csrf:{session_token}".encode()).hexdigest()[:32]
+
+
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+def is_https(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+def set_session(response: Response, request: Request, token: str, *, max_age_s: int) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age_s,
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+        path="/",
+    )
+
+
+def clear_session(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def new_login_csrf() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def set_login_csrf(response: Response, request: Request, value: str) -> None:
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+        path="/",
+    )
+
+
+def csrf_ok(request: Request, submitted: str | None) -> bool:
+    token = session_token(request)
+    if not token or not submitted:
+        return False
+    return hmac.compare_digest(csrf_for(token), submitted)
+
+
+def login_csrf_ok(request: Request, submitted: str | None) -> bool:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
+    return bool(cookie and submitted and hmac.compare_digest(cookie, submitted))
