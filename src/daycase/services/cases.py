@@ -133,17 +133,25 @@ class CaseService:
     def _attempt(
         self, case_id: str, decide: Callable[[Pathway, CaseState], E | Refusal]
     ) -> E | Refusal:
-        state = self._cached(case_id)
+        state, fresh = self._cached(case_id)
         for attempt in range(MAX_ATTEMPTS):
             decision = decide(self.pathway_of(state), state)
             if isinstance(decision, Refusal):
-                return decision
+                if fresh:
+                    return decision
+                # The warm copy may lag writes made by another process (a second server,
+                # the CLI): refuse only on what is stored now, never on a stale gate.
+                latest = self._reload(case_id)
+                fresh = True
+                if latest.last_seq == state.last_seq:
+                    return decision
+                state = latest
+                continue
             try:
                 self.store.append([decision], expected_seq=state.last_seq)
             except ConcurrencyError:
                 time.sleep(min(0.001 * attempt, 0.02) * random.random())
-                state = self.state(case_id)
-                self._remember(state)
+                state, fresh = self._reload(case_id), True
                 continue
             apply(state, decision)
             self._changed(case_id)
@@ -158,12 +166,16 @@ class CaseService:
         with self._lock:
             return self._locks.setdefault(case_id, threading.Lock())
 
-    def _cached(self, case_id: str) -> CaseState:
+    def _cached(self, case_id: str) -> tuple[CaseState, bool]:
+        """The warm copy of the case, and whether it was read from the store just now."""
         with self._lock:
             state = self._cache.get(case_id)
             if state is not None:
                 self._cache.move_to_end(case_id)
-                return state
+                return state, False
+        return self._reload(case_id), True
+
+    def _reload(self, case_id: str) -> CaseState:
         state = self.state(case_id)
         self._remember(state)
         return state

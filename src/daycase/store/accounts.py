@@ -6,6 +6,7 @@ Plain storage: the rules (password hashing, throttling, expiry) live in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -185,18 +186,36 @@ class SqlAccounts:
         case_id: str | None,
         detail: str = "",
     ) -> None:
+        self.audit_many(
+            at=at, user_name=user_name, role=role, action=action, case_ids=[case_id], detail=detail
+        )
+
+    def audit_many(
+        self,
+        *,
+        at: datetime,
+        user_name: str,
+        role: str,
+        action: str,
+        case_ids: Sequence[str | None],
+        detail: str = "",
+    ) -> None:
+        """One row per case for one read that showed several cases (a board), in one go."""
+        rows = [
+            {
+                "at": at.isoformat(),
+                "user_name": user_name,
+                "role": role,
+                "action": action,
+                "case_id": case_id,
+                "detail": detail,
+            }
+            for case_id in case_ids
+        ]
+        if not rows:
+            return
         with self._engine.begin() as conn:
-            conn.execute(
-                audit_table.insert(),
-                {
-                    "at": at.isoformat(),
-                    "user_name": user_name,
-                    "role": role,
-                    "action": action,
-                    "case_id": case_id,
-                    "detail": detail,
-                },
-            )
+            conn.execute(audit_table.insert(), rows)
 
     def audit_rows(self, *, case_id: str | None) -> list[AuditRow]:
         query = sa.select(

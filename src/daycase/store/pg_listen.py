@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import psycopg
@@ -51,6 +50,8 @@ class PgListener:
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5, stop_after=64):
                             self._on_case(note.payload)
-            except psycopg.Error:
-                log.exception("live-update listener lost its connection; reconnecting")
-                time.sleep(1)
+            except Exception:
+                # Whatever went wrong (the connection, or handing a case on), the thread
+                # must live on: without it this process would miss every other's writes.
+                log.exception("live-update listener failed; reconnecting")
+                self._stop.wait(1)

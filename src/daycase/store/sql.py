@@ -45,7 +45,12 @@ def make_engine(url: str) -> sa.Engine:
     read first can deadlock when upgrading to the write lock; taking the lock at BEGIN
     (the SQLAlchemy docs' recipe) makes the second writer wait on `busy_timeout` instead.
     """
-    engine = sa.create_engine(url)
+    is_sqlite = sa.make_url(url).get_backend_name() == "sqlite"
+    # A server runs up to 40 request threads; a pool that small makes them queue and
+    # churn connections (PostgreSQL pays a fork for each), so keep enough open.
+    engine = (
+        sa.create_engine(url) if is_sqlite else sa.create_engine(url, pool_size=20, max_overflow=20)
+    )
     if engine.dialect.name == "sqlite":
         sa_event.listen(engine, "connect", _sqlite_connect)
         sa_event.listen(engine, "begin", _sqlite_begin)
@@ -127,6 +132,7 @@ _ADVANCE_CASE = (
     cases_table.update()
     .where(cases_table.c.case_id == sa.bindparam("b_case_id"))
     .where(cases_table.c.last_seq == sa.bindparam("b_expected_seq"))
+    .where(cases_table.c.last_hash == sa.bindparam("b_prev_hash"))
     .values(last_seq=sa.bindparam("b_last_seq"), last_hash=sa.bindparam("b_last_hash"))
 )
 _LOAD = (
@@ -194,7 +200,10 @@ class SqlEventStore:
         self._writer: Any = None
         self._write_lock = threading.Lock()
         # Where each case's chain ends, as this store last wrote it; the conditional
-        # UPDATE of `cases` proves nobody wrote since, so the SELECT can be skipped.
+        # UPDATE of `cases` (same seq *and* same hash) proves that is still the stored end,
+        # so the SELECT can be skipped. Matching the hash too keeps a remembered end that
+        # never committed (a failed COMMIT) from being chained onto after another writer
+        # stored a different event at that seq.
         self._chain_ends: OrderedDict[str, tuple[int, str]] = OrderedDict()
 
     def append(self, events: Sequence[Event], *, expected_seq: int) -> None:
@@ -231,10 +240,13 @@ class SqlEventStore:
                 cursor.execute("BEGIN IMMEDIATE")
                 try:
                     self._append(cursor, events, expected_seq=expected_seq)
+                    cursor.execute("COMMIT")
                 except BaseException:
-                    cursor.execute("ROLLBACK")
+                    # Also after a failed COMMIT: the long-lived writer must not stay
+                    # inside a transaction, or every later BEGIN would fail.
+                    if self._writer.in_transaction:
+                        cursor.execute("ROLLBACK")
                     raise
-                cursor.execute("COMMIT")
             finally:
                 cursor.close()
 
@@ -270,6 +282,7 @@ class SqlEventStore:
             advance = {
                 "b_case_id": case_id,
                 "b_expected_seq": expected_seq,
+                "b_prev_hash": prev_hash,
                 "b_last_seq": end.seq,
                 "b_last_hash": end.hash,
             }
@@ -277,8 +290,8 @@ class SqlEventStore:
             if cursor.rowcount != 1:
                 self._chain_ends.pop(case_id, None)
                 raise ConcurrencyError(
-                    f"case {case_id}: its index row is not at seq {expected_seq}; "
-                    "another writer won, or the index is damaged (run verify)"
+                    f"case {case_id}: its index row is not at seq {expected_seq} with the "
+                    "expected hash; another writer won, or the index is damaged (run verify)"
                 )
         rows = [
             {
