@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -28,7 +27,7 @@ QUEUE_LIMIT = 1000
 @dataclass(eq=False)
 class Subscriber:
     audience: Audience
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     dropped: bool = False
 
 
@@ -55,11 +54,16 @@ class LiveHub:
             self._drop(sub)
 
     def notify(self, case_id: str) -> None:
-        """Safe from any thread; a no-op before `start` (e.g. in CLI commands)."""
+        """Safe from any thread; a no-op before `start` (e.g. in CLI commands) and when
+        nobody is listening: rendering a case costs a load and an evaluation."""
+        if not self._subscribers:
+            return
         loop, pending = self._loop, self._pending
         if loop is None or pending is None or loop.is_closed():
             return
-        loop.call_soon_threadsafe(pending.put_nowait, case_id)
+        # The loop may close between the check and the call while the server shuts down.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(pending.put_nowait, case_id)
 
     def subscribe(self, audience: Audience) -> Subscriber:
         sub = Subscriber(audience)
@@ -79,7 +83,7 @@ class LiveHub:
         sub.dropped = True
         self.unsubscribe(sub)
         with contextlib.suppress(asyncio.QueueFull):
-            sub.queue.put_nowait("")  # wakes the stream so it can close
+            sub.queue.put_nowait(b"")  # wakes the stream so it can close
 
     async def _run(self) -> None:
         assert self._pending is not None
@@ -98,15 +102,17 @@ class LiveHub:
                     self._fan_out(*payloads)
 
     def _fan_out(self, staff: str, family: str) -> None:
+        # Encoded once as a whole Server-Sent Event, not once per subscriber.
+        frames = {"staff": sse_frame("case", staff), "family": sse_frame("case", family)}
         with self._lock:
             subscribers = list(self._subscribers)
         for sub in subscribers:
             try:
-                sub.queue.put_nowait(staff if sub.audience == "staff" else family)
+                sub.queue.put_nowait(frames[sub.audience])
             except asyncio.QueueFull:
                 self._drop(sub)
 
 
-def payload(kind: str, body: object) -> str:
-    """One stream message's JSON text."""
-    return json.dumps({"type": kind, **(body if isinstance(body, dict) else {"data": body})})
+def sse_frame(event: str, data: str) -> bytes:
+    """One Server-Sent Event on the wire; `data` is one line of JSON."""
+    return f"event: {event}\r\ndata: {data}\r\n\r\n".encode()

@@ -2,19 +2,21 @@
 
 Staff receive a board row whenever a case changes; a viewer receives only the family
 row. A heartbeat goes out when nothing else has for a while. Authentication is the
-bearer header or the page's session cookie, never a token in the URL.
+bearer header or the page's session cookie, never a token in the URL, and it is checked
+again while the stream stays open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
-from daycase.api.deps import STAFF_ROLES, RuntimeDep, UserDep
+from daycase.api.deps import STAFF_ROLES, RuntimeDep, UserDep, bearer_token
 from daycase.api.routes.common import refusals
 from daycase.services.live import Audience
 
@@ -27,23 +29,40 @@ router = APIRouter(tags=["stream"])
     responses={200: {"content": {"text/event-stream": {}}}, **refusals()},
 )
 async def stream(request: Request, user: UserDep, runtime: RuntimeDep) -> EventSourceResponse:
-    """`case` events with `{type, date, row}`; `heartbeat` events in between."""
+    """`case` events with `{type, date, row}`; `heartbeat` events in between.
+
+    The stream ends when its sign-in does (sign-out, end of shift, user disabled): it is
+    checked again at most once per heartbeat interval, busy or idle.
+    """
     audience: Audience = "staff" if user.role in STAFF_ROLES else "family"
+    token = bearer_token(request)
     sub = runtime.hub.subscribe(audience)
     heartbeat_s = runtime.settings.heartbeat_seconds
 
-    async def events() -> AsyncIterator[dict[str, str]]:
+    def still_signed_in() -> bool:
+        return token is not None and runtime.accounts.user_for_token(token) == user
+
+    async def events() -> AsyncIterator[dict[str, str] | bytes]:
         try:
             yield {"event": "hello", "data": json.dumps({"audience": audience})}
+            checked_at = time.monotonic()
             while not sub.dropped:
+                message: bytes | None
                 try:
-                    message = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat_s)
+                    async with asyncio.timeout(heartbeat_s):
+                        message = await sub.queue.get()
                 except TimeoutError:
+                    message = None
+                if time.monotonic() - checked_at >= heartbeat_s:
+                    if not await asyncio.to_thread(still_signed_in):
+                        break
+                    checked_at = time.monotonic()
+                if message is None:
                     yield {"event": "heartbeat", "data": runtime.now().isoformat()}
-                    continue
-                if not message:
+                elif not message:
                     break
-                yield {"event": "case", "data": message}
+                else:
+                    yield message  # already a whole `case` event, encoded once by the hub
         finally:
             runtime.hub.unsubscribe(sub)
 
