@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from daycase import __version__
 from daycase.api import errors
-from daycase.api.middleware import BodyLimit
+from daycase.api.middleware import BodyLimit, CleanAddress
 from daycase.api.routes import api_router
 from daycase.config import Settings
 from daycase.services.cases import Clock, system_clock
@@ -32,6 +32,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = open_runtime(settings, clock=clock)
         app.state.runtime = runtime
+        runtime.accounts.prepare()
         await runtime.hub.start()
         listener = None
         if runtime.listens_to_database:
@@ -56,6 +57,7 @@ def create_app(
     )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CleanAddress)
     app.include_router(api_router)
     for extend in extensions:
         extend(app)

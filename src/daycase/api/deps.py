@@ -6,9 +6,11 @@ from a token in the URL.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 
 from daycase.api.errors import ApiRefusal
 from daycase.services.accounts import User
@@ -18,7 +20,12 @@ SESSION_COOKIE = "daycase_session"
 STAFF_ROLES = frozenset({"front_desk", "nurse", "anesthesia", "proceduralist", "admin"})
 
 
-def get_runtime(request: Request) -> Runtime:
+# The dependencies are `async def` so that FastAPI runs them on the event loop: a plain
+# `def` costs a thread-pool round trip each, several per request. Only a token this
+# process has not checked recently goes to a thread (and the database).
+
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -34,9 +41,20 @@ def bearer_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
-def current_user(request: Request, runtime: RuntimeDep) -> User:
+# Declares the bearer scheme in the OpenAPI (so `/docs` can sign in with the password form);
+# the token itself is read by `bearer_token`, which also accepts the page's session cookie.
+_oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def current_user(
+    request: Request, runtime: RuntimeDep, _: Annotated[str | None, Depends(_oauth2)]
+) -> User:
     token = bearer_token(request)
-    user = runtime.accounts.user_for_token(token) if token else None
+    user = None
+    if token:
+        user = runtime.accounts.cached_user(token) or await asyncio.to_thread(
+            runtime.accounts.user_for_token, token
+        )
     if user is None:
         raise ApiRefusal(
             "auth",
@@ -49,7 +67,7 @@ def current_user(request: Request, runtime: RuntimeDep) -> User:
 UserDep = Annotated[User, Depends(current_user)]
 
 
-def staff_user(user: UserDep) -> User:
+async def staff_user(user: UserDep) -> User:
     if user.role not in STAFF_ROLES:
         raise ApiRefusal("role", "This sign-in may only see the family board")
     return user
@@ -58,7 +76,7 @@ def staff_user(user: UserDep) -> User:
 StaffDep = Annotated[User, Depends(staff_user)]
 
 
-def admin_user(user: UserDep) -> User:
+async def admin_user(user: UserDep) -> User:
     if user.role != "admin":
         raise ApiRefusal("role", "Only the centre manager (admin) may read the audit log")
     return user

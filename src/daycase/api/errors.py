@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from daycase.api.schemas import RefusalOut
 from daycase.engine.commands import Refusal
@@ -66,7 +67,10 @@ def refusal_response(
     return JSONResponse(body.model_dump(), status_code=status or STATUS[kind], headers=headers)
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
+def _field_path(err: dict[str, Any]) -> str:
+    if err.get("type") == "json_invalid":
+        return "body"  # its location is a character position, not a field
+    loc = tuple(err.get("loc", ()))
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "form")]
     return ".".join(parts) or "body"
 
@@ -82,6 +86,21 @@ def _plain(err: dict[str, Any]) -> str:
     return str(err.get("msg", "is not valid")).removeprefix("Value error, ")
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (Starlette names only the first route's)."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiRefusal)
     async def _refusal(_: Request, exc: ApiRefusal) -> JSONResponse:
@@ -93,21 +112,29 @@ def install(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         fields: dict[str, str] = {}
         for err in exc.errors():
-            fields.setdefault(_field_path(tuple(err.get("loc", ()))), _plain(err))
+            fields.setdefault(_field_path(err), _plain(err))
         return refusal_response("invalid", [f"{k}: {v}" for k, v in fields.items()], fields)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return refusal_response("not_found", ["No such page"])
-        if exc.status_code == 405:
-            return JSONResponse(
-                {"kind": "invalid", "messages": ["Method not allowed"], "fields": {}},
-                status_code=405,
+        if exc.status_code == 400:
+            # FastAPI's answer when JSON cannot be parsed at all (too deeply nested, a number
+            # too long to convert): the same refusal as any other body that is not JSON.
+            return refusal_response(
+                "invalid", ["body: is not valid JSON"], {"body": "is not valid JSON"}
             )
-        return JSONResponse(
-            {"kind": "invalid", "messages": [str(exc.detail)], "fields": {}},
-            status_code=exc.status_code,
+        if exc.status_code == 405:
+            allow = ", ".join(_allowed_methods(request))
+            return refusal_response(
+                "invalid", ["Method not allowed"], headers={"Allow": allow}, status=405
+            )
+        return refusal_response(
+            "invalid",
+            [str(exc.detail)],
+            headers=dict(exc.headers) if exc.headers else None,
+            status=exc.status_code,
         )
 
     @app.exception_handler(Exception)

@@ -10,9 +10,14 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# What `_no_control` accepts, said in the OpenAPI: no control character, not blank.
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+# Vertebral levels as the spec writes them; the pathway decides which it allows.
+LEVEL_PATTERN = r"^(C[1-7]|T[1-9]|T1[0-2]|L[1-5]|S1)$"
 
 
 def _no_control(value: str) -> str:
@@ -23,8 +28,46 @@ def _no_control(value: str) -> str:
     return value.strip()
 
 
-Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_control)]
-Reason = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_no_control)]
+def _iso_text(value: Any) -> Any:
+    # Pydantic would also take a number (or a numeric text) as a Unix timestamp; on the
+    # wire a time or date is ISO 8601 text, anything else is a wrong type.
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("must be ISO 8601 text such as 2026-11-26T07:30:00-05:00")
+    return value
+
+
+def _unicode_only(value: Any) -> Any:
+    """Refuse text that cannot be written as UTF-8 anywhere in a free-form object.
+
+    JSON may carry a lone surrogate (`"\\ud800"`); pydantic refuses it in a `str` field but
+    not inside `dict[str, Any]`, and it would fail only when hashed, stored or answered.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode text (a lone surrogate is not)") from None
+    return value
+
+
+def _text(max_length: int) -> Any:
+    return Field(min_length=1, max_length=max_length, json_schema_extra={"pattern": TEXT_PATTERN})
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+Day = Annotated[date, BeforeValidator(_iso_text)]
+Name = Annotated[str, _text(100), AfterValidator(_no_control)]
+Reason = Annotated[str, _text(2000), AfterValidator(_no_control)]
+Data = Annotated[dict[str, Any], AfterValidator(_unicode_only)]
+Level = Annotated[str, Field(json_schema_extra={"pattern": LEVEL_PATTERN})]
 
 
 class In(BaseModel):
@@ -32,30 +75,33 @@ class In(BaseModel):
 
 
 class PatientIn(In):
-    mrn: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_control)]
+    mrn: Annotated[str, _text(64), AfterValidator(_no_control)]
     given_name: Name
     family_name: Name
-    birth_date: date
+    birth_date: Day
     sex: Literal["female", "male", "other", "unknown"]
 
 
 class CaseIn(In):
     pathway: str = Field(default="kyphoplasty", max_length=64)
     patient: PatientIn
-    levels: list[str] = Field(max_length=6)
-    scheduled_start: AwareDatetime
+    # How many and which levels, and no repeats, the pathway checks (with plainer messages).
+    levels: list[Level] = Field(
+        max_length=6, json_schema_extra={"minItems": 1, "uniqueItems": True}
+    )
+    scheduled_start: Instant
 
 
 class EventIn(In):
     step: str = Field(max_length=64)
-    at: AwareDatetime
-    data: dict[str, Any] = Field(default_factory=dict)
+    at: Instant
+    data: Data = Field(default_factory=dict)
     override_reason: Reason | None = None
 
 
 class AmendIn(In):
-    at: AwareDatetime | None = None
-    data: dict[str, Any] | None = None
+    at: Instant | None = None
+    data: Data | None = None
     reason: Reason
 
 

@@ -8,6 +8,7 @@ after a few failures each answer is slowed, after more the name is refused for a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -23,11 +24,19 @@ from daycase.config import Settings
 from daycase.services.cases import Clock
 from daycase.store.accounts import FailureRow, SqlAccounts, UserExists, UserRow
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 MIN_PASSWORD = 8
 _HASHER = PasswordHasher()
-# Verified against when the user name is unknown, so both answers take the same time.
-_DUMMY_HASH = _HASHER.hash("daycase-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user name is unknown, so both answers take the same time.
+
+    Made on first use, not at import: hashing costs a fifth of a second, and every CLI
+    command and server start imports this module.
+    """
+    return _HASHER.hash("daycase-no-such-user")
 
 
 class AccountError(ValueError):
@@ -60,6 +69,17 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def failure_key(name: str) -> str:
+    """The row failed sign-ins are counted under: the name itself, when a user may have it.
+
+    Any other text typed (control characters, NUL bytes, 60 KiB of it) is counted under a
+    digest that no user name can equal, so it is throttled the same way without storing it.
+    """
+    if NAME_RE.match(name):
+        return name
+    return "~" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class AccountService:
     def __init__(
         self, accounts: SqlAccounts, *, settings: Settings, roles: set[str], clock: Clock
@@ -70,6 +90,10 @@ class AccountService:
         self.clock = clock
         self._cache: dict[str, tuple[User, datetime, float]] = {}
         self._lock = threading.Lock()
+
+    def prepare(self) -> None:
+        """Make the stand-in hash now, so the first unknown name is not answered faster."""
+        _dummy_hash()
 
     def add_user(self, name: str, *, role: str, password: str) -> User:
         if not NAME_RE.match(name):
@@ -109,17 +133,20 @@ class AccountService:
     def sign_in(self, name: str, password: str) -> Token | SignInRefused:
         now = self.clock()
         s = self.settings
-        failures = self.accounts.failures(name)
+        key = failure_key(name)
+        failures = self.accounts.failures(key)
         if failures and failures.locked_until and failures.locked_until > now:
             retry = int((failures.locked_until - now).total_seconds()) + 1
             return SignInRefused(locked=True, delay_s=0, retry_after_s=retry)
-        user = self.accounts.user(name)
-        if not _verify(user.password_hash if user else _DUMMY_HASH, password) or not user:
-            return self._failed(name, failures, now)
+        # A name no user can have is not looked up (PostgreSQL refuses NUL bytes in text),
+        # but it is verified and counted like any other unknown name.
+        user = self.accounts.user(name) if NAME_RE.match(name) else None
+        if not _verify(user.password_hash if user else _dummy_hash(), password) or not user:
+            return self._failed(key, failures, now)
         if user.disabled:
-            return self._failed(name, failures, now)
+            return self._failed(key, failures, now)
         if failures:
-            self.accounts.clear_failures(name)
+            self.accounts.clear_failures(key)
         token = secrets.token_urlsafe(32)
         expires = now + timedelta(hours=s.token_ttl_hours)
         self.accounts.add_token(
@@ -148,18 +175,29 @@ class AccountService:
             return SignInRefused(locked=True, delay_s=delay, retry_after_s=retry)
         return SignInRefused(locked=False, delay_s=delay)
 
-    def user_for_token(self, token: str) -> User | None:
-        """The signed-in user for a bearer token, or None (unknown, expired, revoked, disabled)."""
-        digest = token_hash(token)
-        now = self.clock()
+    def cached_user(self, token: str) -> User | None:
+        """The user for a token this process checked moments ago, without asking the database.
+
+        None means "ask `user_for_token`", not "refused": async callers use this to skip a
+        thread hop on the hot path.
+        """
         with self._lock:
-            cached = self._cache.get(digest)
+            cached = self._cache.get(token_hash(token))
         if (
             cached
-            and cached[1] > now
+            and cached[1] > self.clock()
             and time.monotonic() - cached[2] < self.settings.token_cache_seconds
         ):
             return cached[0]
+        return None
+
+    def user_for_token(self, token: str) -> User | None:
+        """The signed-in user for a bearer token, or None (unknown, expired, revoked, disabled)."""
+        cached = self.cached_user(token)
+        if cached is not None:
+            return cached
+        digest = token_hash(token)
+        now = self.clock()
         found = self.accounts.token_user(digest)
         if found is None:
             return None

@@ -17,9 +17,11 @@ from daycase.pathways.loader import builtin_pathway
 from daycase.services.accounts import AccountService
 from daycase.services.board import case_rows
 from daycase.services.cases import CaseNotFound, CaseService, Clock, system_clock
+from daycase.services.displays import DisplayService
 from daycase.services.live import LiveHub
 from daycase.services.views import board_row_json, family_row_json
 from daycase.store.accounts import SqlAccounts
+from daycase.store.displays import SqlDisplayLinks
 from daycase.store.sql import SqlEventStore, make_engine
 
 
@@ -30,6 +32,7 @@ class Runtime:
     cases: CaseService
     accounts: AccountService
     hub: LiveHub
+    displays: DisplayService
     clock: Clock
     tz: ZoneInfo
     listens_to_database: bool
@@ -68,6 +71,7 @@ def open_runtime(settings: Settings, *, clock: Clock = system_clock) -> Runtime:
             SqlAccounts(store.engine), settings=settings, roles=roles, clock=clock
         ),
         hub=LiveHub(lambda case_id: runtime.render_case(case_id)),
+        displays=DisplayService(SqlDisplayLinks(store.engine), clock=clock),
         clock=clock,
         tz=ZoneInfo(settings.timezone),
         listens_to_database=store.engine.dialect.name == "postgresql",

@@ -6,10 +6,12 @@ time already, so they are merged in rather than written twice.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from datetime import datetime
+
+from fastapi import APIRouter
 
 from daycase.api.deps import AdminDep, RuntimeDep
-from daycase.api.routes.common import refusals
+from daycase.api.routes.common import CaseIdQuery, refusals
 from daycase.api.schemas import AuditOut
 from daycase.engine.events import CaseOpened, EventAmended, EventVoided, StepRecorded
 
@@ -17,9 +19,7 @@ router = APIRouter(tags=["audit"])
 
 
 @router.get("/audit", response_model=list[AuditOut], responses=refusals(403))
-def audit_log(
-    user: AdminDep, runtime: RuntimeDep, case_id: str | None = Query(default=None, max_length=200)
-) -> list[AuditOut]:
+def audit_log(user: AdminDep, runtime: RuntimeDep, case_id: CaseIdQuery = None) -> list[AuditOut]:
     """Reads (and, for one case, writes) in time order."""
     rows = [
         AuditOut(
@@ -53,5 +53,5 @@ def audit_log(
                     detail=detail,
                 )
             )
-    rows.sort(key=lambda r: r.at)
+    rows.sort(key=lambda r: datetime.fromisoformat(r.at))  # instants, whatever the offset
     return rows

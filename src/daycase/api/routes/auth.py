@@ -17,7 +17,7 @@ from daycase.services.accounts import SignInRefused
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/token", response_model=TokenOut, responses=refusals(429))
+@router.post("/auth/token", response_model=TokenOut, responses=refusals(413, 429))
 async def sign_in(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], runtime: RuntimeDep
 ) -> TokenOut:
@@ -43,7 +43,7 @@ async def sign_in(
     )
 
 
-@router.post("/auth/logout", status_code=204, responses=refusals())
+@router.post("/auth/logout", status_code=204, responses=refusals(413))
 def sign_out(request: Request, user: UserDep, runtime: RuntimeDep) -> Response:
     """Revoke the token (or session) used for this request."""
     token = bearer_token(request)

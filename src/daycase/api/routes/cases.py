@@ -6,13 +6,21 @@ service, writes the audit row for reads of clinical detail, and maps refusals.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
 
 from daycase.api.deps import RuntimeDep, StaffDep
 from daycase.api.errors import ApiRefusal
-from daycase.api.routes.common import DayQuery, day_or_today, refusals
+from daycase.api.routes.common import (
+    CaseIdPath,
+    DayQuery,
+    EventIdPath,
+    audit_read,
+    day_or_today,
+    refusals,
+)
 from daycase.api.schemas import (
     AmendIn,
     CaseCreatedOut,
@@ -49,17 +57,16 @@ def _state(runtime: Runtime, case_id: str) -> CaseState:
         raise ApiRefusal("not_found", f"No case with id {case_id}") from exc
 
 
-def _audit(
-    runtime: Runtime, user: User, action: str, case_id: str | None, detail: str = ""
-) -> None:
-    runtime.accounts.accounts.audit(
-        at=runtime.now(),
-        user_name=user.name,
-        role=user.role,
-        action=action,
-        case_id=case_id,
-        detail=detail,
-    )
+def _centre_time(runtime: Runtime, at: datetime) -> datetime:
+    """The same instant on the centre's clock, which decides the day a case belongs to.
+
+    A client may write times in any offset: 01:00Z is the evening before in New York.
+    Times too far out to convert are passed on as they are, for the engine to refuse.
+    """
+    try:
+        return at.astimezone(runtime.tz)
+    except (OverflowError, ValueError):
+        return at
 
 
 def _stored(result: Event | Refusal) -> dict[str, Any]:
@@ -68,7 +75,7 @@ def _stored(result: Event | Refusal) -> dict[str, Any]:
     return event_to_dict(result)
 
 
-@router.post("/cases", status_code=201, response_model=CaseCreatedOut, responses=refusals(403))
+@router.post("/cases", status_code=201, response_model=CaseCreatedOut, responses=refusals(403, 413))
 def open_case(body: CaseIn, user: StaffDep, runtime: RuntimeDep) -> CaseCreatedOut:
     """Open a case for a patient on a day; answers its id and family code."""
     try:
@@ -87,7 +94,7 @@ def open_case(body: CaseIn, user: StaffDep, runtime: RuntimeDep) -> CaseCreatedO
             birth_date=body.patient.birth_date,
             sex=body.patient.sex,
             levels=body.levels,
-            scheduled_start=body.scheduled_start,
+            scheduled_start=_centre_time(runtime, body.scheduled_start),
         )
     )
     if isinstance(result, Refusal):
@@ -100,7 +107,7 @@ def list_cases(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> lis
     """The cases scheduled on a day (default: today in the centre's timezone)."""
     on = day_or_today(runtime, day)
     rows = board(runtime.cases, on=on, now=runtime.now())
-    _audit(runtime, user, "list_cases", None, on.isoformat())
+    audit_read(runtime, user, "list_cases", [r.case_id for r in rows], on.isoformat())
     return [
         CaseSummaryOut(
             id=r.case_id,
@@ -115,11 +122,11 @@ def list_cases(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> lis
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=refusals(403, 404))
-def read_case(case_id: str, user: StaffDep, runtime: RuntimeDep) -> dict[str, Any]:
+def read_case(case_id: CaseIdPath, user: StaffDep, runtime: RuntimeDep) -> dict[str, Any]:
     """The case and its evaluated state now (the scenario runner's `final` shape)."""
     state = _state(runtime, case_id)
     ev = evaluate(runtime.cases.pathway_of(state), state, runtime.now())
-    _audit(runtime, user, "read_case", case_id)
+    audit_read(runtime, user, "read_case", [case_id])
     opened = state.opened
     assert opened is not None
     p = opened.patient
@@ -145,9 +152,11 @@ def read_case(case_id: str, user: StaffDep, runtime: RuntimeDep) -> dict[str, An
     "/cases/{case_id}/events",
     status_code=201,
     response_model=EventOut,
-    responses=refusals(403, 404, 409),
+    responses=refusals(403, 404, 409, 413),
 )
-def record_step(case_id: str, body: EventIn, user: StaffDep, runtime: RuntimeDep) -> dict[str, Any]:
+def record_step(
+    case_id: CaseIdPath, body: EventIn, user: StaffDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     """Record a clinical step; gates, roles and data are checked by the pathway."""
     cmd = RecordStep(
         actor=_actor(user),
@@ -163,10 +172,10 @@ def record_step(case_id: str, body: EventIn, user: StaffDep, runtime: RuntimeDep
 
 
 @router.get("/cases/{case_id}/events", response_model=list[EventOut], responses=refusals(403, 404))
-def history(case_id: str, user: StaffDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
+def history(case_id: CaseIdPath, user: StaffDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
     """Every stored event of the case, amendments and voids included, in order."""
     state = _state(runtime, case_id)
-    _audit(runtime, user, "read_events", case_id)
+    audit_read(runtime, user, "read_events", [case_id])
     return [event_to_dict(e) for e in state.history]
 
 
@@ -180,10 +189,10 @@ def _known_event(runtime: Runtime, case_id: str, event_id: str) -> None:
     "/cases/{case_id}/events/{event_id}/amend",
     status_code=201,
     response_model=EventOut,
-    responses=refusals(403, 404, 409),
+    responses=refusals(403, 404, 409, 413),
 )
 def amend(
-    case_id: str, event_id: str, body: AmendIn, user: StaffDep, runtime: RuntimeDep
+    case_id: CaseIdPath, event_id: EventIdPath, body: AmendIn, user: StaffDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Correct an entry's clinical time and/or data, with a reason; the original stays."""
     _known_event(runtime, case_id, event_id)
@@ -197,10 +206,10 @@ def amend(
     "/cases/{case_id}/events/{event_id}/void",
     status_code=201,
     response_model=EventOut,
-    responses=refusals(403, 404, 409),
+    responses=refusals(403, 404, 409, 413),
 )
 def void(
-    case_id: str, event_id: str, body: VoidIn, user: StaffDep, runtime: RuntimeDep
+    case_id: CaseIdPath, event_id: EventIdPath, body: VoidIn, user: StaffDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Withdraw an entry, with a reason; it stays readable in the history."""
     _known_event(runtime, case_id, event_id)

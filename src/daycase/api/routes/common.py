@@ -5,13 +5,26 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Path, Query
 
-from daycase.api.schemas import RefusalOut
+from daycase.api.schemas import Day, RefusalOut
+from daycase.services.accounts import User
 from daycase.services.runtime import Runtime
 
 DayQuery = Annotated[
-    date | None, Query(alias="date", description="YYYY-MM-DD; default: today at the centre")
+    Day | None, Query(alias="date", description="YYYY-MM-DD; default: today at the centre")
+]
+
+
+# Ids are made by the service (hex); a path or query id outside this shape is a 422 before
+# it reaches a database, which would otherwise choke on e.g. NUL bytes (PostgreSQL).
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+CaseIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="A case id from `POST /cases`")]
+EventIdPath = Annotated[
+    str, Path(pattern=ID_PATTERN, description="An event id from the case's history")
+]
+CaseIdQuery = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="Only rows about this case")
 ]
 
 
@@ -22,3 +35,20 @@ def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def day_or_today(runtime: Runtime, day: date | None) -> date:
     return day if day is not None else runtime.today()
+
+
+def audit_read(
+    runtime: Runtime, user: User, action: str, case_ids: list[str | None], detail: str = ""
+) -> None:
+    """Write who read which case's clinical detail; a list read gives one row per case shown.
+
+    A read that showed no case still leaves one row (without a case), so the access is kept.
+    """
+    runtime.accounts.accounts.audit_many(
+        at=runtime.now(),
+        user_name=user.name,
+        role=user.role,
+        action=action,
+        case_ids=case_ids or [None],
+        detail=detail,
+    )
