@@ -8,6 +8,7 @@ are then shown beside the inputs they name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -71,6 +72,44 @@ def _widget(name: str, spec: FieldSpec, allowed_levels: list[str]) -> Widget:
     if spec.type == "list":
         return replace(base, kind="textlist")
     return base
+
+
+def form_values(step: Step, data: Mapping[str, JSON], *, tz: ZoneInfo) -> dict[str, JSON]:
+    """Stored step data as the form shows it, so a field left alone reads back unchanged.
+
+    Times are in the centre's timezone to the minute (a datetime-local value), lists of
+    text are comma-separated, and rows keep their columns with times shown the same way.
+    """
+    return {name: _shown(step.fields.get(name), value, tz) for name, value in data.items()}
+
+
+def _shown(spec: FieldSpec | None, value: JSON, tz: ZoneInfo) -> JSON:
+    if spec is None:
+        return value
+    if spec.type == "time" and isinstance(value, str):
+        return local_minute(value, tz)
+    if spec.type == "list" and isinstance(value, list) and spec.fields is None:
+        return ", ".join(str(v) for v in value)
+    if spec.type == "list" and isinstance(value, list) and spec.fields is not None:
+        columns = spec.fields
+        return [
+            {k: _shown(columns.get(k), v, tz) for k, v in row.items()}
+            if isinstance(row, dict)
+            else row
+            for row in value
+        ]
+    return value
+
+
+def local_minute(value: str, tz: ZoneInfo) -> str:
+    """An ISO 8601 instant as a datetime-local value in the centre's timezone."""
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=tz)
+    return at.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
 
 
 class FormProblem(ValueError):

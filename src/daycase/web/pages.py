@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -30,7 +31,7 @@ from daycase.services.cases import CaseNotFound
 from daycase.services.runtime import Runtime
 from daycase.store.accounts import FailureRow
 from daycase.web import session as sess
-from daycase.web.forms import FormProblem, parse, parse_time, widgets
+from daycase.web.forms import FormProblem, form_values, parse, parse_time, widgets
 from daycase.web.views import alert_rows, checklist, history, local
 
 TEMPLATES = Jinja2Templates(directory=str(resources.files("daycase.web").joinpath("templates")))
@@ -268,6 +269,7 @@ def _case_context(runtime: Runtime, case_id: str) -> dict[str, Any]:
         "alerts": alert_rows(ev.alerts),
         "default_at": now.astimezone(runtime.tz).strftime("%Y-%m-%dT%H:%M"),
         "widgets_for": lambda step: widgets(step, allowed_levels=pathway.levels.allowed),
+        "form_values": lambda step, data: form_values(step, data, tz=runtime.tz),
         "phase_title": pathway.phase(ev.phase).title,
     }
 
@@ -465,10 +467,15 @@ async def amend(
     if problems:
         outcome.update(fields=problems, messages=["Please correct the fields marked below"])
         return _after(request, runtime, user, case_id, outcome, 422)
-    current = state.entries[event_id].data
-    patch: dict[str, Any] = {k: v for k, v in data.items() if current.get(k) != v}
-    patch.update({k: None for k in current if k not in data and k != "level"})
-    if at is not None and at == state.entries[event_id].at:
+    entry = state.entries[event_id]
+    # Only what the user changed: compared as the form shows it (times to the minute in
+    # the centre's timezone), so fields left alone are never rewritten.
+    step = pathway.step(target.step)
+    shown = form_values(step, entry.data, tz=runtime.tz)
+    entered = form_values(step, data, tz=runtime.tz)
+    patch: dict[str, Any] = {k: v for k, v in data.items() if entered[k] != shown.get(k)}
+    patch.update({k: None for k in entry.data if k not in data and k != "level"})
+    if at is not None and _minute(at, runtime) == _minute(entry.at, runtime):
         at = None
     result = runtime.cases.amend(
         case_id,
@@ -486,6 +493,10 @@ async def amend(
             request, runtime, user, case_id, outcome, 422 if result.kind == "invalid" else 409
         )
     return _after(request, runtime, user, case_id, {"saved": "Correction recorded"}, 200)
+
+
+def _minute(at: datetime, runtime: Runtime) -> str:
+    return at.astimezone(runtime.tz).strftime("%Y-%m-%dT%H:%M")
 
 
 @router.post("/cases/{case_id}/events/{event_id}/void", response_class=HTMLResponse)
@@ -537,7 +548,19 @@ def _patient_context(runtime: Runtime, case_id: str) -> dict[str, Any]:
         "next_step": next_step,
         "consult": consult.data if consult else {},
         "sheet": pathway.discharge_sheet,
+        "follow_up_text": lambda value: _follow_up_text(value, runtime.tz),
     }
+
+
+def _follow_up_text(value: object, tz: ZoneInfo) -> str:
+    """A recorded follow-up time as a patient reads it: "Tuesday 9 December 2025 at 14:30"."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        at = datetime.fromisoformat(value).astimezone(tz)
+    except ValueError:
+        return value
+    return f"{at:%A} {at.day} {at:%B %Y} at {at:%H:%M}"
 
 
 @router.get("/cases/{case_id}/patient", response_class=HTMLResponse)

@@ -149,11 +149,13 @@ def checklist(
 def history(pathway: Pathway, state: CaseState, *, tz: ZoneInfo) -> list[HistoryItem]:
     """Every event in order: originals stay readable beside their corrections."""
     items: list[HistoryItem] = []
+    steps_of: dict[str, str] = {}  # event id -> step, for the labels of a correction
     for e in state.history:
         if isinstance(e, CaseOpened):
             text, target = f"Case opened for levels {', '.join(e.levels)}", None
             kind = "opened"
         elif isinstance(e, StepRecorded):
+            steps_of[e.event_id] = e.step
             step = pathway.step(e.step)
             where = f" ({e.level})" if e.level else ""
             extra = f" — override: {e.override_reason}" if e.override else ""
@@ -167,12 +169,7 @@ def history(pathway: Pathway, state: CaseState, *, tz: ZoneInfo) -> list[History
             if e.at:
                 parts.append(f"time → {local(e.at, tz)}")
             if e.data:
-                parts.append(
-                    ", ".join(
-                        f"{k} → {_fmt(v) if v is not None else 'removed'}"
-                        for k, v in e.data.items()
-                    )
-                )
+                parts.append(_patch_text(pathway.step(steps_of[e.target_event_id]), e.data, tz))
             text, target, kind = (
                 f"Amended: {'; '.join(parts)} — reason: {e.reason}",
                 e.target_event_id,
@@ -196,6 +193,18 @@ def history(pathway: Pathway, state: CaseState, *, tz: ZoneInfo) -> list[History
             )
         )
     return items
+
+
+def _patch_text(step: Step, patch: Mapping[str, object], tz: ZoneInfo) -> str:
+    """A correction's data in the words of the form: "Heart rate: 84 /min; Note removed"."""
+    kept = summary(step, {k: v for k, v in patch.items() if v is not None}, tz=tz)
+    removed = [
+        f"{spec.label if (spec := step.fields.get(k)) and spec.label else k.replace('_', ' ')}"
+        " removed"
+        for k, v in patch.items()
+        if v is None
+    ]
+    return "; ".join([p for p in [kept, *removed] if p])
 
 
 def local(dt: datetime | None, tz: ZoneInfo) -> str:

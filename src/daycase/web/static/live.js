@@ -1,7 +1,8 @@
 // Live updates for pages: listen on the stream (the session cookie signs it) and, when a
 // case of this page's day changes, re-fetch this page's live region with htmx. A region
 // with a form being filled in is never swapped under the user's hands: a notice offers
-// the refresh instead.
+// the refresh instead. That is checked again when the fresh region arrives, because the
+// user may have opened a form while it was on its way.
 (function () {
   "use strict";
   const region = document.querySelector("[data-live-refresh]");
@@ -11,6 +12,8 @@
   const day = region.getAttribute("data-live-date");
   const caseId = region.getAttribute("data-live-case");
   let timer = null;
+  let forced = false;
+  let kept = null;
 
   function busy() {
     const active = document.activeElement;
@@ -29,22 +32,48 @@
     button.type = "button";
     button.className = "secondary";
     button.textContent = "Show the latest";
-    button.addEventListener("click", function () { bar.remove(); swap(); });
+    button.addEventListener("click", function () { bar.remove(); swap(true); });
     bar.appendChild(button);
     region.parentNode.insertBefore(bar, region);
   }
 
-  function swap() {
-    htmx.ajax("GET", refreshUrl, { target: region, swap: "innerHTML" });
+  function swap(force) {
+    forced = Boolean(force);
+    htmx.ajax("GET", refreshUrl, { source: region, target: region, swap: "innerHTML" });
   }
 
   function refresh() {
     window.clearTimeout(timer);
-    timer = window.setTimeout(function () { if (busy()) { notice(); } else { swap(); } }, 150);
+    timer = window.setTimeout(function () { if (busy()) { notice(); } else { swap(false); } }, 150);
   }
+
+  // Only the live refresh targets the region itself; forms inside it target their parts.
+  region.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.target !== region) { return; }
+    if (busy() && !forced) {
+      event.detail.shouldSwap = false;
+      notice();
+      return;
+    }
+    forced = false;
+    // A "recorded" confirmation outlives the refresh its own write set off.
+    kept = region.querySelector("#saved-notice");
+  });
+
+  region.addEventListener("htmx:afterSwap", function (event) {
+    const bar = document.getElementById("live-notice");
+    if (bar) { bar.remove(); }  // whatever was swapped in is fresh
+    if (event.target === region && kept && !region.querySelector("#saved-notice")) {
+      const head = region.querySelector(".case-head");
+      if (head) { head.after(kept); }
+    }
+    kept = null;
+  });
 
   if (streamUrl) {
     const source = new EventSource(streamUrl);
+    source.addEventListener("open", function () { region.setAttribute("data-live-open", ""); });
+    source.addEventListener("error", function () { region.removeAttribute("data-live-open"); });
     source.addEventListener("case", function (event) {
       let message = null;
       try { message = JSON.parse(event.data); } catch (e) { return; }
