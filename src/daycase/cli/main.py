@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from daycase.cli import render
 from daycase.config import Settings, sqlite_url
 from daycase.pathways.loader import PathwayError, builtin_pathway, load_pathway
 from daycase.scenarios.runner import exit_code, run_files
+
+if TYPE_CHECKING:
+    from daycase.services.runtime import Runtime
 
 app = typer.Typer(
     help="daycase: the day-of-surgery tracker.", no_args_is_help=True, add_completion=False
@@ -155,6 +158,16 @@ def _settings(db: str | None) -> Settings:
     return settings.model_copy(update={"db": _db(db)})
 
 
+def _user_runtime(db: str | None) -> Runtime:
+    """User commands bring the schema up to date first, like `serve` does."""
+    from daycase.services.runtime import open_runtime
+    from daycase.store.factory import migrate
+
+    settings = _settings(db)
+    migrate(settings.db)
+    return open_runtime(settings)
+
+
 @user_app.command("add")
 def user_add(
     name: Annotated[str, typer.Argument(help="Sign-in name.")],
@@ -170,13 +183,12 @@ def user_add(
     import sys
 
     from daycase.services.accounts import AccountError
-    from daycase.services.runtime import open_runtime
 
     if sys.stdin.isatty():
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    runtime = open_runtime(_settings(db))
+    runtime = _user_runtime(db)
     try:
         runtime.accounts.add_user(name, role=role, password=password)
     except AccountError as exc:
@@ -190,9 +202,7 @@ def user_add(
 @user_app.command("list")
 def user_list(db: DbOption = None) -> None:
     """List users with their role and whether they are disabled."""
-    from daycase.services.runtime import open_runtime
-
-    runtime = open_runtime(_settings(db))
+    runtime = _user_runtime(db)
     try:
         users = runtime.accounts.users()
     finally:
@@ -206,9 +216,8 @@ def user_disable(
 ) -> None:
     """Disable a user and end every sign-in they have."""
     from daycase.services.accounts import AccountError
-    from daycase.services.runtime import open_runtime
 
-    runtime = open_runtime(_settings(db))
+    runtime = _user_runtime(db)
     try:
         runtime.accounts.disable(name)
     except AccountError as exc:

@@ -18,7 +18,7 @@ from daycase.engine.fold import Entry
 from daycase.engine.gates import remaining_levels, score_total
 from daycase.engine.validate import parse_time
 from daycase.pathways import rules as p
-from daycase.pathways.schema import AlertRule
+from daycase.pathways.schema import SEVERITY_RANK, AlertRule
 
 Rule = Callable[[AlertRule, RuleContext], list[Span]]
 RULES: dict[str, Rule] = {}
@@ -64,6 +64,14 @@ def _violations(alert: AlertRule, checks: list[p.Check], data: dict[str, Any]) -
     hits = [c for c in checks if _matches(c, data)]
     if not hits:
         return "", ""
+    # Two limits on one field (systolic below 90, and below 80): say only the graver one.
+    graver: dict[str, p.Check] = {}
+    for c in hits:
+        kept = graver.get(c.field)
+        rank = SEVERITY_RANK[c.severity or alert.severity]
+        if kept is None or rank > SEVERITY_RANK[kept.severity or alert.severity]:
+            graver[c.field] = c
+    hits = [c for c in hits if graver[c.field] is c]
     labels: list[str] = []
     for c in hits:
         label = c.label.format(
