@@ -135,9 +135,9 @@ class AccountService:
         s = self.settings
         key = failure_key(name)
         failures = self.accounts.failures(key)
-        if failures and failures.locked_until and failures.locked_until > now:
-            retry = int((failures.locked_until - now).total_seconds()) + 1
-            return SignInRefused(locked=True, delay_s=0, retry_after_s=retry)
+        locked = self._locked(failures, now)
+        if locked is not None:
+            return locked
         # A name no user can have is not looked up (PostgreSQL refuses NUL bytes in text),
         # but it is verified and counted like any other unknown name.
         user = self.accounts.user(name) if NAME_RE.match(name) else None
@@ -153,6 +153,23 @@ class AccountService:
             token_hash=token_hash(token), user_name=name, issued_at=now, expires_at=expires
         )
         return Token(token, expires, User(user.name, user.role))
+
+    def check_guess(self, key: str) -> SignInRefused | None:
+        """For other guessable look-ups (a family code with a birth date): refused while
+        `key` is locked, else None. Record a wrong guess with `note_failure`."""
+        return self._locked(self.accounts.failures(failure_key(key)), self.clock())
+
+    def note_failure(self, key: str) -> SignInRefused:
+        """Count a wrong guess for `key` exactly as a failed sign-in is counted."""
+        digest = failure_key(key)
+        return self._failed(digest, self.accounts.failures(digest), self.clock())
+
+    @staticmethod
+    def _locked(failures: FailureRow | None, now: datetime) -> SignInRefused | None:
+        if failures and failures.locked_until and failures.locked_until > now:
+            retry = int((failures.locked_until - now).total_seconds()) + 1
+            return SignInRefused(locked=True, delay_s=0, retry_after_s=retry)
+        return None
 
     def _failed(self, name: str, before: FailureRow | None, now: datetime) -> SignInRefused:
         s = self.settings

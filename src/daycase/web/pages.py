@@ -29,7 +29,6 @@ from daycase.services.accounts import SignInRefused, User
 from daycase.services.board import board, family_board
 from daycase.services.cases import CaseNotFound
 from daycase.services.runtime import Runtime
-from daycase.store.accounts import FailureRow
 from daycase.web import session as sess
 from daycase.web.forms import FormProblem, form_values, parse, parse_time, widgets
 from daycase.web.views import alert_rows, checklist, history, local
@@ -590,9 +589,9 @@ async def patient_view(request: Request, runtime: RuntimeDep) -> Response:
     code = _text(form, "code").upper().replace(" ", "")
     birth = _text(form, "birth_date")
     key = f"patient:{code}"
-    case_id = None if _locked(runtime, key) else _find_case(runtime, code, birth)
+    case_id = None if runtime.accounts.check_guess(key) else _find_case(runtime, code, birth)
     if case_id is None:
-        _note_failure(runtime, key)
+        runtime.accounts.note_failure(key)
         return _with_login_csrf(
             request,
             runtime,
@@ -602,25 +601,6 @@ async def patient_view(request: Request, runtime: RuntimeDep) -> Response:
             error="We could not find that code and birth date. Check them, or ask the front desk.",
         )
     return render(request, runtime, "patient.html", user=None, **_patient_context(runtime, case_id))
-
-
-def _locked(runtime: Runtime, key: str) -> bool:
-    """Family-code look-ups share the sign-in throttle, keyed by the code typed."""
-    row = runtime.accounts.accounts.failures(key)
-    return bool(row and row.locked_until and row.locked_until > runtime.now())
-
-
-def _note_failure(runtime: Runtime, key: str) -> None:
-    s = runtime.settings
-    now = runtime.now()
-    row = runtime.accounts.accounts.failures(key)
-    count = (
-        1
-        if row is None or now - row.last_failed_at > timedelta(minutes=s.login_lock_minutes)
-        else row.failures + 1
-    )
-    locked = now + timedelta(minutes=s.login_lock_minutes) if count >= s.login_lock_after else None
-    runtime.accounts.accounts.save_failures(key, FailureRow(count, now, locked))
 
 
 def _find_case(runtime: Runtime, code: str, birth: str) -> str | None:
