@@ -306,7 +306,10 @@ class SqlEventStore:
             }
             for item in sealed
         ]
-        cursor.executemany(self._insert_event.sql, self._insert_event.params_many(rows))
+        if len(rows) == 1:  # the usual case: one clinical entry, one statement
+            cursor.execute(self._insert_event.sql, self._insert_event.params(rows[0]))
+        else:
+            cursor.executemany(self._insert_event.sql, self._insert_event.params_many(rows))
         if self._notify_sql is not None:
             # Delivered by PostgreSQL at commit, to every listening server process.
             cursor.execute(self._notify_sql, (case_id,))
