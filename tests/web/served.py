@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -170,6 +170,17 @@ class Site:
             r = client.post(f"/api/v1/cases/{case_id}/events", json=body)
         assert r.status_code == 201, r.text
         return str(r.json()["event_id"])
+
+    def check_in_api(self, case_id: str, *, at: datetime, **extra: Any) -> str:
+        """Check a patient in through the API as the front desk (fasted, consent signed)."""
+        data = {
+            "identity_confirmed": True,
+            "consent_signed": True,
+            "last_solids_at": (at - timedelta(hours=10)).isoformat(),
+            "last_clear_fluids_at": (at - timedelta(hours=4)).isoformat(),
+            **extra,
+        }
+        return self.record_api("front_desk", case_id, "check_in", at=at, data=data)
 
 
 def sign_in(page: Page, site: Site, name: str, password: str = PASSWORD) -> None:

@@ -56,18 +56,7 @@ def scene(site: Site) -> Scene:
         levels=["T8"],
     )
     start = site.now() - timedelta(minutes=90)
-    site.record_api(
-        "front_desk",
-        case_id,
-        "check_in",
-        at=start,
-        data={
-            "identity_confirmed": True,
-            "consent_signed": True,
-            "last_solids_at": (start - timedelta(hours=10)).isoformat(),
-            "last_clear_fluids_at": (start - timedelta(hours=4)).isoformat(),
-        },
-    )
+    site.check_in_api(case_id, at=start)
     vitals = {"heart_rate": 130, "bp_systolic": 75, "bp_diastolic": 50, "spo2": 97}
     vitals_id = site.record_api(
         "nurse",

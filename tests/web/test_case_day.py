@@ -295,18 +295,7 @@ def test_a_gate_refusal_and_a_proceduralist_override(site: Site) -> None:
         levels=["T12"],
     )
     start = site.now() - timedelta(minutes=30)
-    site.record_api(
-        "front_desk",
-        case_id,
-        "check_in",
-        at=start,
-        data={
-            "identity_confirmed": True,
-            "consent_signed": True,
-            "last_solids_at": (start - timedelta(hours=10)).isoformat(),
-            "last_clear_fluids_at": (start - timedelta(hours=4)).isoformat(),
-        },
-    )
+    site.check_in_api(case_id, at=start)
     path = f"/cases/{case_id}"
 
     # A nurse is refused, and is not offered an override.
@@ -375,19 +364,7 @@ def test_entries_are_amended_and_voided_from_the_history(site: Site) -> None:
     )
     # Entries from a device through the API: UTC times with seconds, lists and rows.
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20, seconds=17)
-    site.record_api(
-        "front_desk",
-        case_id,
-        "check_in",
-        at=start,
-        data={
-            "identity_confirmed": True,
-            "consent_signed": True,
-            "last_solids_at": (start - timedelta(hours=10)).isoformat(),
-            "last_clear_fluids_at": (start - timedelta(hours=4)).isoformat(),
-            "escort_name": "Sam",
-        },
-    )
+    site.check_in_api(case_id, at=start, escort_name="Sam")
     site.record_api(
         "nurse",
         case_id,
