@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from daycase import __version__
@@ -33,6 +34,9 @@ def create_app(
         runtime = open_runtime(settings, clock=clock)
         app.state.runtime = runtime
         runtime.accounts.prepare()
+        # Fewer request threads than anyio's default 40: SQLite has one writer and the GIL
+        # one runner, and a crowd of threads only queues on both (measured by bench/api.py).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 8
         await runtime.hub.start()
         listener = None
         if runtime.listens_to_database:
