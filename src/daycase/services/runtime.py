@@ -8,13 +8,14 @@ the database can tell other processes about changes).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from daycase.config import Settings
 from daycase.pathways.loader import builtin_pathway
-from daycase.services.accounts import AccountService
+from daycase.services.accounts import AccountService, User
 from daycase.services.board import case_rows
 from daycase.services.cases import CaseNotFound, CaseService, Clock, system_clock
 from daycase.services.displays import DisplayService
@@ -42,6 +43,20 @@ class Runtime:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def audit_read(
+        self, user: User, action: str, case_ids: Sequence[str | None], detail: str = ""
+    ) -> None:
+        """Who read which case's clinical detail, for the API and the pages alike: one row
+        per case shown; a read that showed no case still leaves one row without a case."""
+        self.accounts.accounts.audit_many(
+            at=self.now(),
+            user_name=user.name,
+            role=user.role,
+            action=action,
+            case_ids=list(case_ids) or [None],
+            detail=detail,
+        )
 
     def render_case(self, case_id: str) -> tuple[str, str] | None:
         """The stream payloads (staff, family) for one changed case."""

@@ -190,14 +190,7 @@ def board_page(
 ) -> Response:
     on = _day(runtime, date)
     rows = board(runtime.cases, on=on, now=runtime.now())
-    runtime.accounts.accounts.audit(
-        at=runtime.now(),
-        user_name=user.name,
-        role=user.role,
-        action="board",
-        case_id=None,
-        detail=on.isoformat(),
-    )
+    runtime.audit_read(user, "board", [r.case_id for r in rows], on.isoformat())
     partial = "_board_table.html" if _is_htmx(request) else "board.html"
     return render(request, runtime, partial, user=user, rows=rows, day=on, today=runtime.today())
 
@@ -341,14 +334,7 @@ def case_page(request: Request, runtime: RuntimeDep, user: StaffPage, case_id: s
         return render(
             request, runtime, "message.html", 404, user=user, title="No such case", text=""
         )
-    runtime.accounts.accounts.audit(
-        at=runtime.now(),
-        user_name=user.name,
-        role=user.role,
-        action="read_case",
-        case_id=case_id,
-        detail="page",
-    )
+    runtime.audit_read(user, "read_case", [case_id], "page")
     partial = "_case_main.html" if _is_htmx(request) else "case.html"
     return render(request, runtime, partial, user=user, outcome=None, **ctx)
 
@@ -367,7 +353,6 @@ def _clinical_time(form: FormData, runtime: Runtime) -> datetime | str:
 async def record(request: Request, runtime: RuntimeDep, user: StaffPage, case_id: str) -> Response:
     form = await _form(request)
     step_id = _text(form, "step")
-    pathway = runtime.cases.catalog.get("kyphoplasty")
     try:
         state = runtime.cases.state(case_id)
         pathway = runtime.cases.pathway_of(state)
@@ -572,6 +557,7 @@ def patient_view_staff(
         return render(
             request, runtime, "message.html", 404, user=user, title="No such case", text=""
         )
+    runtime.audit_read(user, "read_case", [case_id], "patient view")
     return render(request, runtime, "patient.html", user=user, **ctx)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from daycase.api.deps import RuntimeDep, StaffDep, UserDep
-from daycase.api.routes.common import DayQuery, audit_read, day_or_today, refusals
+from daycase.api.routes.common import DayQuery, day_or_today, refusals
 from daycase.api.schemas import BoardRowOut, FamilyRowOut
 from daycase.services.board import board, family_board
 from daycase.services.views import board_row_json, family_row_json
@@ -20,7 +20,7 @@ def staff_board(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> li
     """Every case of the day: phase, minutes in phase, next due steps, active alerts."""
     on = day_or_today(runtime, day)
     rows = board(runtime.cases, on=on, now=runtime.now())
-    audit_read(runtime, user, "board", [r.case_id for r in rows], on.isoformat())
+    runtime.audit_read(user, "board", [r.case_id for r in rows], on.isoformat())
     return [board_row_json(r) for r in rows]
 
 

@@ -18,7 +18,6 @@ from daycase.api.routes.common import (
     CaseIdPath,
     DayQuery,
     EventIdPath,
-    audit_read,
     day_or_today,
     refusals,
 )
@@ -111,7 +110,7 @@ def list_cases(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> lis
     """The cases scheduled on a day (default: today in the centre's timezone)."""
     on = day_or_today(runtime, day)
     rows = board(runtime.cases, on=on, now=runtime.now())
-    audit_read(runtime, user, "list_cases", [r.case_id for r in rows], on.isoformat())
+    runtime.audit_read(user, "list_cases", [r.case_id for r in rows], on.isoformat())
     return [
         CaseSummaryOut(
             id=r.case_id,
@@ -130,7 +129,7 @@ def read_case(case_id: CaseIdPath, user: StaffDep, runtime: RuntimeDep) -> dict[
     """The case and its evaluated state now (the scenario runner's `final` shape)."""
     state = _state(runtime, case_id)
     ev = evaluate(runtime.cases.pathway_of(state), state, runtime.now())
-    audit_read(runtime, user, "read_case", [case_id])
+    runtime.audit_read(user, "read_case", [case_id])
     opened = state.opened
     assert opened is not None
     p = opened.patient
@@ -179,7 +178,7 @@ def record_step(
 def history(case_id: CaseIdPath, user: StaffDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
     """Every stored event of the case, amendments and voids included, in order."""
     state = _state(runtime, case_id)
-    audit_read(runtime, user, "read_events", [case_id])
+    runtime.audit_read(user, "read_events", [case_id])
     return [event_to_dict(e) for e in state.history]
 
 

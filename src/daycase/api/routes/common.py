@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 
 from daycase.api.schemas import Day, RefusalOut
-from daycase.services.accounts import User
 from daycase.services.runtime import Runtime
 
 DayQuery = Annotated[
@@ -35,20 +34,3 @@ def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def day_or_today(runtime: Runtime, day: date | None) -> date:
     return day if day is not None else runtime.today()
-
-
-def audit_read(
-    runtime: Runtime, user: User, action: str, case_ids: list[str | None], detail: str = ""
-) -> None:
-    """Write who read which case's clinical detail; a list read gives one row per case shown.
-
-    A read that showed no case still leaves one row (without a case), so the access is kept.
-    """
-    runtime.accounts.accounts.audit_many(
-        at=runtime.now(),
-        user_name=user.name,
-        role=user.role,
-        action=action,
-        case_ids=case_ids or [None],
-        detail=detail,
-    )
