@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a process trusts a checked token before asking the database again.",
     )
+    clock_offset_seconds: float = Field(
+        default=0.0,
+        description=(
+            "Seconds added to the server's clock. For tests and training days only (a test "
+            "suite runs the server just before the centre's midnight); leave 0 in a centre."
+        ),
+    )
 
 
 def sqlite_url(path: str) -> str:

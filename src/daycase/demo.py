@@ -464,13 +464,13 @@ def seed_day(
 
 
 def run_demo(
-    *, url: str, patients: int, seed: int, tz_name: str, console: Console
+    *, url: str, patients: int, seed: int, tz_name: str, today: date, console: Console
 ) -> list[BoardRow]:
     """Migrate a fresh store, record the demo day up to 13:30 local time, return the board."""
     from daycase.store.factory import migrate, open_store
 
     tz = ZoneInfo(tz_name)
-    day = datetime.now(tz).date()
+    day = today
     until = datetime.combine(day, time(13, 30), tz)
     migrate(url)
     store = open_store(url)

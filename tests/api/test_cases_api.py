@@ -186,7 +186,8 @@ def test_a_proceduralist_may_override_a_gate_with_a_reason(api: Api, case_id: st
     r = record(doc, case_id, "in_room", {}, override_reason="theatre ready, checklist on paper")
     assert r.status_code == 201, r.text
     assert r.json()["override"] is True
-    board = doc.get("/api/v1/board").json()
+    day = centre_day(doc.get(f"/api/v1/cases/{case_id}").json()["scheduled_start"])
+    board = doc.get("/api/v1/board", params={"date": day}).json()
     assert next(row for row in board if row["case_id"] == case_id)["override"] is True
 
 

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from multiprocessing.synchronize import Barrier as ProcessBarrier
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from daycase.store.factory import open_store
 from daycase.store.sql import SqlEventStore, cases_table, events_table, make_engine
 from daycase.types import JSONObject
 from tests.factories import opened, recorded
+from tests.support.clock import suite_now
 from tests.support.databases import BACKENDS, database
 from tests.support.server import Server, run_server
 
@@ -83,10 +84,10 @@ def marker_of(data: JSONObject) -> Marker:
 def seed_case(url: str, *, stop_before: str, mrn: str) -> tuple[str, int]:
     """A case replayed through the demo's day script up to (not including) `stop_before`.
 
-    The day started three hours ago, so later entries at the real clock pass every gate.
+    The day started three hours ago, so later entries at the suite's clock pass every gate.
     Answers the case id and how many events it has.
     """
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    start = suite_now().replace(microsecond=0) - timedelta(hours=2)
     clock = ScriptClock(start - timedelta(hours=2))
     store = open_store(url)
     try:
@@ -198,7 +199,7 @@ def service_writer(
     case inside the process, and race the other processes through the store.
     """
     store = CountingStore(open_store(url))
-    service = CaseService(store)
+    service = CaseService(store, clock=suite_now)
     accepted: list[Accepted] = []
     problems: list[str] = []
 
@@ -334,7 +335,7 @@ def test_a_once_step_raced_by_two_writers_is_accepted_exactly_once(db_url: str) 
     case_id, before = seed_case(db_url, stop_before="in_room", mrn="H-once")
     hold = threading.Barrier(2)
     stores = [CountingStore(open_store(db_url), hold=hold) for _ in range(2)]
-    services = [CaseService(store) for store in stores]
+    services = [CaseService(store, clock=suite_now) for store in stores]
     try:
         outcomes = race(2, lambda i: record(services[i], case_id, "in_room"))
     finally:
@@ -357,10 +358,10 @@ def test_a_once_step_raced_by_two_writers_is_accepted_exactly_once(db_url: str) 
 def test_a_writer_behind_another_process_is_not_refused_on_its_stale_copy(db_url: str) -> None:
     """A gate met by another process's write counts, though this process has not seen it."""
     case_id, _ = seed_case(db_url, stop_before="sign_in", mrn="H-stale")
-    script = {p.step: p.data for p in day_script(LEVELS, datetime.now(UTC), random.Random(0))}
+    script = {p.step: p.data for p in day_script(LEVELS, suite_now(), random.Random(0))}
     here, there = open_store(db_url), open_store(db_url)
     try:
-        mine, theirs = CaseService(here), CaseService(there)
+        mine, theirs = CaseService(here, clock=suite_now), CaseService(there, clock=suite_now)
         # This process's copy of the case is warm after its own write ...
         assert isinstance(
             record(mine, case_id, "preop_vitals", script["preop_vitals"]), StepRecorded
@@ -458,7 +459,7 @@ def test_clients_racing_over_http_lose_and_duplicate_nothing(servers: list[Serve
                 data = vitals(writer, entry)
                 r = client.post(
                     f"/api/v1/cases/{case_id}/events",
-                    json={"step": "pacu_vitals", "at": datetime.now(UTC).isoformat(), "data": data},
+                    json={"step": "pacu_vitals", "at": suite_now().isoformat(), "data": data},
                 )
                 assert r.status_code == 201, r.text
                 body = r.json()
@@ -487,7 +488,7 @@ def race_in_room_over_http(servers: list[Server], case_id: str) -> list[tuple[in
         def post(i: int) -> tuple[int, Any]:
             r = clients[i].post(
                 f"/api/v1/cases/{case_id}/events",
-                json={"step": "in_room", "at": datetime.now(UTC).isoformat()},
+                json={"step": "in_room", "at": suite_now().isoformat()},
             )
             return r.status_code, r.json()
 
@@ -522,12 +523,12 @@ def test_a_gate_met_through_one_server_holds_on_the_other(servers: list[Server])
         pytest.skip("two server processes share a database on PostgreSQL")
     db_url = servers[0].db_url
     case_id, _ = seed_case(db_url, stop_before="sign_in", mrn="H-two-servers")
-    script = {p.step: p.data for p in day_script(LEVELS, datetime.now(UTC), random.Random(0))}
+    script = {p.step: p.data for p in day_script(LEVELS, suite_now(), random.Random(0))}
     first, second = servers
 
     def post(server: Server, step: str) -> Any:
         with server.client(server.token("nurse")) as client:
-            at = datetime.now(UTC).isoformat()
+            at = suite_now().isoformat()
             return client.post(
                 f"/api/v1/cases/{case_id}/events",
                 json={"step": step, "at": at, "data": script.get(step, {})},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
 
 
 def test_open_a_case_record_a_step_and_read_it_back(server: Server) -> None:
-    now = datetime.now(UTC)
+    now = server.now()
     with server.client(server.token("front_desk")) as desk:
         r = desk.post(
             "/api/v1/cases",

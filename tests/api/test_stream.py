@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ def subscribe(server: Server, token: str) -> Iterator[EventStream]:
 
 def open_and_check_in(server: Server, *, mrn: str) -> tuple[str, str, float]:
     """A new case checked in through `server`: its id, family code, and when the answer came."""
-    now = datetime.now(UTC)
+    now = server.now()
     with server.client(server.token("front_desk")) as desk:
         r = desk.post(
             "/api/v1/cases",

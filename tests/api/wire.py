@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from daycase.config import Settings
+from tests.support.clock import suite_now
 from tests.support.databases import database
 from tests.support.server import Server, run_server
 
@@ -132,7 +133,8 @@ def centre_day(at: datetime | str) -> str:
 
 
 def now_utc() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    """The suite's clock (which every test server reads too), to the second."""
+    return suite_now().replace(microsecond=0)
 
 
 def iso(at: datetime) -> str:

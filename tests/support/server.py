@@ -15,12 +15,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from daycase.config import Settings
 from daycase.services.runtime import open_runtime
+from tests.support.clock import OFFSET, OFFSET_ENV, suite_now
 
 PASSWORD = "correct horse battery"
 ROLES = ["front_desk", "nurse", "anesthesia", "proceduralist", "admin", "viewer"]
@@ -35,7 +37,7 @@ def free_port() -> int:
 
 def add_users(db_url: str, users: dict[str, str], *, password: str = PASSWORD) -> None:
     """Add users (name → role) to the database behind a server."""
-    runtime = open_runtime(Settings(db=db_url))
+    runtime = open_runtime(Settings(db=db_url, clock_offset_seconds=OFFSET.total_seconds()))
     try:
         for name, role in users.items():
             runtime.accounts.add_user(name, role=role, password=password)
@@ -68,6 +70,10 @@ class Server:
             self.tokens[name] = self.sign_in(name)
         return self.tokens[name]
 
+    def now(self) -> datetime:
+        """The server's clock: the suite's clock, unless the test gave it another offset."""
+        return suite_now()
+
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
@@ -85,7 +91,7 @@ def run_server(
         add_users(db_url, {role: role for role in ROLES})
     port = free_port()
     log_path = log_dir / f"server-{port}.log"
-    full_env = {**os.environ, **(env or {}), "DAYCASE_DB": db_url}
+    full_env = {**os.environ, **OFFSET_ENV, **(env or {}), "DAYCASE_DB": db_url}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "daycase", "serve", "--port", str(port), "--db", db_url],

@@ -10,16 +10,15 @@ installs it); they never download a browser.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from tests.support.clock import CENTRE_TZ
 from tests.support.databases import database
 from tests.support.server import run_server
-from tests.web.served import CHROMIUM, CHROMIUM_ARGS, REPORTED, Site, midday_timezone
+from tests.web.served import CHROMIUM, CHROMIUM_ARGS, REPORTED, Site
 
 HERE = Path(__file__).parent
 NO_CHROMIUM = f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
@@ -57,12 +56,8 @@ def browser() -> Iterator[Browser]:
 def site(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A real `daycase serve` on SQLite with one user per role."""
     tmp = tmp_path_factory.mktemp("web")
-    tz = midday_timezone(datetime.now(UTC))
-    with (
-        database("sqlite", tmp) as url,
-        run_server(url, tmp, env={"DAYCASE_TIMEZONE": tz}) as server,
-    ):
-        served = Site(server=server, tz=ZoneInfo(tz), browser=browser)
+    with database("sqlite", tmp) as url, run_server(url, tmp) as server:
+        served = Site(server=server, tz=CENTRE_TZ, browser=browser)
         try:
             yield served
         finally:

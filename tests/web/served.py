@@ -1,8 +1,9 @@
 """Helpers for the browser tests: a served site, signed-in pages, forms, axe and screenshots.
 
-The server is a real `daycase serve` process (tests/support/server.py) whose centre
-timezone is chosen so that it is around midday there while the tests run: a morning of
-back-charted steps and the case's own day then never straddle a local midnight.
+The server is a real `daycase serve` process (tests/support/server.py) on the suite's
+clock, which starts minutes before the centre's midnight: a test names the day it means
+(the case's own day) rather than "today", and back-charted mornings may lie on the day
+before.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,14 +56,6 @@ ACTION_TIMEOUT_MS = 10_000  # Playwright's 30 s default makes a failing run craw
 REPORTED: list[str] = []
 
 
-def midday_timezone(now: datetime) -> str:
-    """An IANA zone where `now` falls between 12:00 and 13:00 (Etc/GMT signs are inverted)."""
-    offset_h = 12 - now.astimezone(UTC).hour  # from -11 to +12
-    if offset_h == 0:
-        return "UTC"
-    return f"Etc/GMT{'-' if offset_h > 0 else '+'}{abs(offset_h)}"
-
-
 @dataclass
 class Site:
     """One served centre: its server, its timezone and the browser that visits it."""
@@ -77,10 +70,18 @@ class Site:
         return f"{self.server.url}{path}"
 
     def now(self) -> datetime:
-        return datetime.now(self.tz)
+        """The server's clock (the suite's), in the centre's timezone."""
+        return self.server.now().astimezone(self.tz)
 
     def today(self) -> date:
         return self.now().date()
+
+    def day_of(self, case_id: str) -> date:
+        """The day a case belongs to (its scheduled start at the centre): the board to read."""
+        with self.server.client(self.server.token("nurse")) as nurse:
+            r = nurse.get(f"/api/v1/cases/{case_id}")
+        r.raise_for_status()
+        return datetime.fromisoformat(r.json()["scheduled_start"]).astimezone(self.tz).date()
 
     def local_input(self, at: datetime) -> str:
         """A datetime-local input's value for an instant, in the centre's timezone."""

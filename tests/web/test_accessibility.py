@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -35,6 +35,7 @@ class Scene:
     family_code: str
     birth_date: str
     display_link: str
+    day: date
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,14 @@ def scene(site: Site) -> Scene:
     admin.get_by_role("button", name="Make a new link").click()
     link = admin.get_by_role("status").locator("code").inner_text()
     site.close_pages()
-    return Scene(case_id=case_id, family_code=code, birth_date=birth, display_link=link)
+    day = site.day_of(case_id)
+    return Scene(
+        case_id=case_id,
+        family_code=code,
+        birth_date=birth,
+        display_link=f"{link}?date={day}",
+        day=day,
+    )
 
 
 # Each page state: sign in as needed, go there, bring it into the state to check.
@@ -153,7 +161,7 @@ def _patient_lookup(site: Site, scene: Scene, *, code: str) -> Page:
 
 def _board(site: Site, scene: Scene) -> Page:
     """Today's board: a critical alert comes first, repeats of one alert are counted."""
-    page = site.page_as("nurse", path="/board")
+    page = site.page_as("nurse", path=f"/board?date={scene.day}")
     badges = page.locator(f'tr[data-case="{scene.case_id}"] .badge')
     expect(badges.first).to_have_text("vitals_out_of_range")
     expect(badges.first).to_have_class(re.compile(r"\bsev-critical\b"))
@@ -164,9 +172,9 @@ def _board(site: Site, scene: Scene) -> Page:
 
 
 def _board_other_day(site: Site, scene: Scene) -> Page:
-    """Yesterday's board, through the date picker."""
-    page = site.page_as("nurse", path="/board")
-    yesterday = site.today() - timedelta(days=1)
+    """The board of the day before the scene's, through the date picker."""
+    page = site.page_as("nurse", path=f"/board?date={scene.day}")
+    yesterday = scene.day - timedelta(days=1)
     page.get_by_label("Day").fill(yesterday.isoformat())
     page.get_by_role("button", name="Show").click()
     expect(page).to_have_url(site.url(f"/board?date={yesterday}"))
@@ -242,8 +250,8 @@ PAGES: dict[str, PageState] = {
     "case-patient-view": lambda site, scene: site.page_as(
         "nurse", path=f"/cases/{scene.case_id}/patient"
     ),
-    "family-viewer": lambda site, scene: site.page_as("viewer", path="/family"),
-    "family-staff": lambda site, scene: site.page_as("nurse", path="/family"),
+    "family-viewer": lambda site, scene: site.page_as("viewer", path=f"/family?date={scene.day}"),
+    "family-staff": lambda site, scene: site.page_as("nurse", path=f"/family?date={scene.day}"),
     "display-link": lambda site, scene: _goto(site.anonymous(), site, scene.display_link),
     "admin-displays": lambda site, scene: site.page_as("admin", path="/admin/displays"),
     "not-found": lambda site, scene: site.page_as("nurse", path="/cases/no-such-case"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -64,8 +64,9 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
     nurse = site.page_as("nurse", path=case_path)
     # The anaesthetist and the proceduralist watch the board and come to the case for
     # their steps.
-    gas = site.page_as("anesthesia", path="/board")
-    doc = site.page_as("proceduralist", path="/board")
+    day = site.day_of(case_id)
+    gas = site.page_as("anesthesia", path=f"/board?date={day}")
+    doc = site.page_as("proceduralist", path=f"/board?date={day}")
     t0 = site.now() - timedelta(minutes=140)
 
     @contextmanager
@@ -73,7 +74,7 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
         page.get_by_role("link", name="Dora Daylong").click()
         expect(page).to_have_url(site.url(case_path))
         yield
-        page.get_by_role("link", name="Today's board").click()
+        page.get_by_role("link", name=re.compile("^Board of ")).click()
 
     def at(minutes: int) -> datetime:
         return t0 + timedelta(minutes=minutes)
@@ -92,8 +93,8 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
         },
     )
     # The front desk and a waiting-room screen follow the rest of the day live.
-    desk.goto(site.url("/board"))
-    family = site.page_as("viewer", path="/family")
+    desk.goto(site.url(f"/board?date={day}"))
+    family = site.page_as("viewer", path=f"/family?date={day}")
     record(nurse, site, "preop_vitals", at=at(2), fields={**VITALS, "pain_score": 6})
     record(
         nurse,
@@ -338,7 +339,7 @@ def test_a_gate_refusal_and_a_proceduralist_override(site: Site) -> None:
     )
     screenshot(doc, "case-override")
 
-    doc.goto(site.url("/board"))
+    doc.get_by_role("link", name=re.compile("^Board of ")).click()
     row = doc.locator(f'tr[data-case="{case_id}"]')
     expect(row).to_contain_text(code)
     expect(row.locator(".override")).to_have_text("override")
@@ -363,7 +364,7 @@ def test_entries_are_amended_and_voided_from_the_history(site: Site) -> None:
         levels=["L1"],
     )
     # Entries from a device through the API: UTC times with seconds, lists and rows.
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20, seconds=17)
+    start = site.now().replace(microsecond=0) - timedelta(minutes=20, seconds=17)
     site.check_in_api(case_id, at=start, escort_name="Sam")
     site.record_api(
         "nurse",
@@ -464,8 +465,9 @@ def test_boards_in_other_contexts_follow_a_recording_without_reload(site: Site) 
         birth_date="1952-03-08",
         levels=["L4"],
     )
-    board = site.page_as("anesthesia", path="/board")
-    family = site.page_as("viewer", path="/family")
+    day = site.day_of(case_id)
+    board = site.page_as("anesthesia", path=f"/board?date={day}")
+    family = site.page_as("viewer", path=f"/family?date={day}")
     row = board.locator(f'tr[data-case="{case_id}"]')
     expect(row).to_contain_text("Scheduled")
     family_row = family.locator("#family tr", has_text=code)

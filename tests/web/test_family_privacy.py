@@ -11,6 +11,7 @@ are searched for each of them.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import unescape
 from typing import Any
@@ -21,6 +22,12 @@ from playwright.sync_api import Page, expect
 from daycase.pathways.loader import builtin_pathway
 from daycase.pathways.schema import FieldSpec, Pathway
 from tests.web.served import DESKTOP, Site, screenshot
+
+
+@dataclass(frozen=True)
+class Seeded:
+    codes: list[str]
+    day: date
 
 
 def _check_in(start: datetime, escort: str, phone: str) -> dict[str, Any]:
@@ -35,10 +42,10 @@ def _check_in(start: datetime, escort: str, phone: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def seeded(site: Site) -> list[str]:
+def seeded(site: Site) -> Seeded:
     """Four cases of today in different states, with PHI and alerts wherever they fit.
 
-    Returns their family codes.
+    Returns their family codes and their day.
     """
     now = site.now()
     start = now - timedelta(minutes=110)
@@ -138,7 +145,7 @@ def seeded(site: Site) -> list[str]:
         at=now - timedelta(minutes=5),
         data={"reason": "Cancelled because Tangerine"},
     )
-    return [code for _, code in opened]
+    return Seeded(codes=[code for _, code in opened], day=site.day_of(waiting))
 
 
 # ------------------------------------------------------------------ what must not show
@@ -198,13 +205,13 @@ def _case_phi(events: list[dict[str, Any]], alerts: list[dict[str, Any]], p: Pat
     return phi
 
 
-def _phi_of_the_day(site: Site) -> tuple[set[str], set[str]]:
-    """(strings, levels) that must not show, for every case of today."""
+def _phi_of_the_day(site: Site, day: date) -> tuple[set[str], set[str]]:
+    """(strings, levels) that must not show, for every case of that day."""
     pathway = builtin_pathway("kyphoplasty")
     strings = {a.code for a in pathway.alerts}
     levels: set[str] = set()
     with site.server.client(site.server.token("nurse")) as nurse:
-        for summary in nurse.get("/api/v1/cases").json():
+        for summary in nurse.get("/api/v1/cases", params={"date": day.isoformat()}).json():
             case = nurse.get(f"/api/v1/cases/{summary['id']}").json()
             events = nurse.get(f"/api/v1/cases/{summary['id']}/events").json()
             strings |= _case_phi(events, case["alerts"], pathway)
@@ -223,8 +230,9 @@ def _phi_found(html: str, strings: set[str], levels: set[str]) -> list[str]:
     return found
 
 
-def _search(site: Site, page: Page, refresh_path: str, codes: list[str]) -> None:
-    strings, levels = _phi_of_the_day(site)
+def _search(site: Site, page: Page, refresh_path: str, seeded: Seeded) -> None:
+    strings, levels = _phi_of_the_day(site, seeded.day)
+    codes = seeded.codes
     html = page.content()
     for code in codes:
         assert code in html, f"{code} is not on the board"
@@ -237,17 +245,17 @@ def _search(site: Site, page: Page, refresh_path: str, codes: list[str]) -> None
     assert _phi_found(part.text(), strings, levels) == []
 
 
-def test_the_viewers_family_board_shows_no_phi(site: Site, seeded: list[str]) -> None:
-    page = site.page_as("viewer", path="/family")
-    _search(site, page, f"/family?date={site.today()}", seeded)
+def test_the_viewers_family_board_shows_no_phi(site: Site, seeded: Seeded) -> None:
+    page = site.page_as("viewer", path=f"/family?date={seeded.day}")
+    _search(site, page, f"/family?date={seeded.day}", seeded)
     screenshot(page, "family-board-phi-search")
     # The search is not blind: the staff board of the same day shows names, levels, alerts.
-    staff = site.page_as("nurse", path="/board")
-    found = set(_phi_found(staff.content(), *_phi_of_the_day(site)))
+    staff = site.page_as("nurse", path=f"/board?date={seeded.day}")
+    found = set(_phi_found(staff.content(), *_phi_of_the_day(site, seeded.day)))
     assert {"Zelda", "Quimby", "T12", "L5", "anticoagulant_not_held"} <= found
 
 
-def test_a_display_link_shows_no_phi_and_can_be_revoked(site: Site, seeded: list[str]) -> None:
+def test_a_display_link_shows_no_phi_and_can_be_revoked(site: Site, seeded: Seeded) -> None:
     admin = site.page_as("admin", path="/admin/displays")
     admin.get_by_label("Where the screen is").fill("Waiting room east")
     admin.get_by_role("button", name="Make a new link").click()
@@ -258,9 +266,9 @@ def test_a_display_link_shows_no_phi_and_can_be_revoked(site: Site, seeded: list
     screenshot(admin, "admin-display-links")
 
     screen = site.anonymous(viewport=DESKTOP)
-    screen.goto(link)
+    screen.goto(f"{link}?date={seeded.day}")
     expect(screen.get_by_role("heading", level=1)).to_have_text("Today's patients")
-    _search(site, screen, f"/display/{token}", seeded)
+    _search(site, screen, f"/display/{token}?date={seeded.day}", seeded)
     screenshot(screen, "display-link-board")
 
     row = admin.get_by_role("row", name="Waiting room east")

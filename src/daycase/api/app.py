@@ -17,17 +17,21 @@ from daycase.api import errors
 from daycase.api.middleware import BodyLimit, CleanAddress
 from daycase.api.routes import api_router
 from daycase.config import Settings
-from daycase.services.cases import Clock, system_clock
+from daycase.services.cases import Clock
 from daycase.services.runtime import open_runtime
 
 
 def create_app(
     settings: Settings,
     *,
-    clock: Clock = system_clock,
+    clock: Clock | None = None,
     extensions: Sequence[Callable[[FastAPI], None]] = (),
 ) -> FastAPI:
-    """The API app; `extensions` add more (the CLI adds the web pages)."""
+    """The API app; `extensions` add more (the CLI adds the web pages).
+
+    Without a `clock` the app keeps the settings' clock (the system's, shifted by
+    `clock_offset_seconds`), so a served process has the same seam as the engine.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -144,11 +144,20 @@ def demo_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Random seed for the day's timings.")] = 7,
 ) -> None:
     """Open a day of cases, drive them through the pathway, and print today's board."""
+    from zoneinfo import ZoneInfo
+
     from daycase.demo import run_demo
+    from daycase.services.cases import shifted_clock
 
     settings = Settings()
+    today = shifted_clock(settings.clock_offset_seconds)().astimezone(ZoneInfo(settings.timezone))
     board = run_demo(
-        url=sqlite_url(db), patients=patients, seed=seed, tz_name=settings.timezone, console=console
+        url=sqlite_url(db),
+        patients=patients,
+        seed=seed,
+        tz_name=settings.timezone,
+        today=today.date(),
+        console=console,
     )
     render.board(console, board)
 

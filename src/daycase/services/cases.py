@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from daycase.engine.check import decide_amend, decide_open, decide_record, decide_void
@@ -39,6 +39,14 @@ class CaseNotFound(LookupError):
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def shifted_clock(offset_s: float) -> Clock:
+    """The system clock moved by `offset_s` seconds: the seam tests and training days use."""
+    if not offset_s:
+        return system_clock
+    offset = timedelta(seconds=offset_s)
+    return lambda: datetime.now(UTC) + offset
 
 
 class CaseService:

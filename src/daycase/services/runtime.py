@@ -17,7 +17,7 @@ from daycase.config import Settings
 from daycase.pathways.loader import builtin_pathway
 from daycase.services.accounts import AccountService, User
 from daycase.services.board import case_rows
-from daycase.services.cases import CaseNotFound, CaseService, Clock, system_clock
+from daycase.services.cases import CaseNotFound, CaseService, Clock, shifted_clock
 from daycase.services.displays import DisplayService
 from daycase.services.live import LiveHub
 from daycase.services.views import board_row_json, family_row_json
@@ -74,8 +74,12 @@ class Runtime:
         self.store.close()
 
 
-def open_runtime(settings: Settings, *, clock: Clock = system_clock) -> Runtime:
-    """Open the store named by `settings.db` (already migrated) and the services over it."""
+def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    """Open the store named by `settings.db` (already migrated) and the services over it.
+
+    The clock is the system's, moved by `settings.clock_offset_seconds`, unless given.
+    """
+    clock = clock or shifted_clock(settings.clock_offset_seconds)
     store = SqlEventStore(make_engine(settings.db))
     roles = builtin_pathway("kyphoplasty").role_ids
     runtime = Runtime(

@@ -215,7 +215,9 @@ def family_page(
 
 
 @router.get("/display/{token}", response_class=HTMLResponse)
-def display_page(request: Request, runtime: RuntimeDep, token: str) -> Response:
+def display_page(
+    request: Request, runtime: RuntimeDep, token: str, date: str | None = None
+) -> Response:
     if not runtime.displays.valid(token):
         return render(
             request,
@@ -226,7 +228,7 @@ def display_page(request: Request, runtime: RuntimeDep, token: str) -> Response:
             title="This screen link no longer works",
             text="Ask the front desk for a new link.",
         )
-    on = runtime.today()
+    on = _day(runtime, date)
     rows = family_board(runtime.cases, on=on, now=runtime.now())
     partial = "_family_table.html" if _is_htmx(request) else "family.html"
     return render(
@@ -237,7 +239,7 @@ def display_page(request: Request, runtime: RuntimeDep, token: str) -> Response:
         rows=rows,
         day=on,
         stream=None,
-        refresh=f"/display/{quote(token)}",
+        refresh=f"/display/{quote(token)}" + (f"?date={on}" if date else ""),
     )
 
 
@@ -263,6 +265,9 @@ def _case_context(runtime: Runtime, case_id: str) -> dict[str, Any]:
         "widgets_for": lambda step: widgets(step, allowed_levels=pathway.levels.allowed),
         "form_values": lambda step, data: form_values(step, data, tz=runtime.tz),
         "phase_title": pathway.phase(ev.phase).title,
+        "case_day": state.opened.scheduled_start.astimezone(runtime.tz).date()
+        if state.opened
+        else runtime.today(),
     }
 
 
