@@ -26,7 +26,7 @@ from daycase.demo import ScriptClock, day_script
 from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
 from daycase.engine.evaluate import evaluate
 from daycase.engine.fold import CaseState
-from daycase.pathways.loader import builtin_pathway
+from daycase.engine.load import builtin_pathway
 from daycase.services.cases import CaseService
 from daycase.store.factory import migrate, open_store
 

@@ -27,6 +27,10 @@ def at(hour: int, minute: int = 0, *, day: date = DAY) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BST)
 
 
+# Store tests need a digest, not a real definition: the service checks it, the store keeps it.
+DIGEST = "0" * 64
+
+
 def event_id(case_id: str, seq: int) -> str:
     """A readable event id that is unique per case and seq."""
     return f"{case_id}-e{seq}"
@@ -51,6 +55,7 @@ def opened(
         role="nurse",
         pathway_id=pathway_id,
         pathway_version="1",
+        pathway_digest=DIGEST,
         patient=Patient(
             mrn=f"MRN-{case_id}",
             given_name="Mary",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from daycase.cli.render import pathway_markdown
 from daycase.config import Settings
-from daycase.pathways.loader import builtin_pathway
+from daycase.engine.load import builtin_pathway, builtin_versions
+from daycase.engine.rules import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,23 +18,32 @@ def docs_text() -> str:
     return "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md")))
 
 
-def test_the_pathway_reference_is_current() -> None:
-    generated = pathway_markdown(builtin_pathway("kyphoplasty"))
-    assert (ROOT / "docs" / "kyphoplasty.md").read_text(encoding="utf-8") == generated
+@pytest.mark.parametrize("version", builtin_versions("kyphoplasty"))
+def test_the_pathway_reference_of_every_version_is_current(version: str) -> None:
+    generated = pathway_markdown(builtin_pathway("kyphoplasty", version))
+    doc = ROOT / "docs" / f"kyphoplasty-{version}.md"
+    assert doc.read_text(encoding="utf-8") == generated
 
 
-def test_every_step_and_alert_code_is_documented() -> None:
+def test_every_step_and_alert_code_of_every_version_is_documented() -> None:
     text = docs_text()
-    p = builtin_pathway("kyphoplasty")
-    missing = [s.id for s in p.steps if f"`{s.id}`" not in text]
-    missing += [a.code for a in p.alerts if f"`{a.code}`" not in text]
+    missing: list[str] = []
+    for version in builtin_versions("kyphoplasty"):
+        p = builtin_pathway("kyphoplasty", version)
+        missing += [s.id for s in p.steps if f"`{s.id}`" not in text]
+        missing += [a.code for a in p.alerts if f"`{a.code}`" not in text]
     assert missing == []
 
 
-def test_every_alert_rule_is_documented() -> None:
+def test_every_registered_rule_is_documented() -> None:
     text = (ROOT / "docs" / "pathway-files.md").read_text(encoding="utf-8")
-    p = builtin_pathway("kyphoplasty")
-    assert [a.rule for a in p.alerts if f"`{a.rule}`" not in text] == []
+    assert [rule for rule in REGISTRY if f"`{rule}`" not in text] == []
+
+
+def test_the_docs_stand_alone() -> None:
+    """The project's docs never point into the shared folder beside the checkout."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        assert "../shared" not in path.read_text(encoding="utf-8"), path
 
 
 def test_every_setting_is_documented() -> None:

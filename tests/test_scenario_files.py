@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from daycase.pathways.loader import builtin_pathway
+from daycase.engine.load import builtin_pathway, builtin_versions
+from daycase.pathways.diff import diff
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"))
@@ -51,26 +52,41 @@ def test_every_scenario_passes() -> None:
             }
 
 
-def actions() -> list[dict[str, Any]]:
+def actions(version: str) -> list[dict[str, Any]]:
+    """Every action of the scenarios pinned to a version (unpinned ones run the latest)."""
+    latest = builtin_versions("kyphoplasty")[-1]
     found: list[dict[str, Any]] = []
     for path in SCENARIOS:
-        found += yaml.safe_load(path.read_text(encoding="utf-8"))["actions"]
+        scenario = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if scenario.get("pathway_version", latest) == version:
+            found += scenario["actions"]
     return found
 
 
-def test_scenarios_cover_every_alert_both_ways() -> None:
-    codes = {a.code for a in builtin_pathway("kyphoplasty").alerts}
-    raised = {c for a in actions() if "expect" in a for c in a["expect"].get("alerts", [])}
-    cleared = {c for a in actions() if "expect" in a for c in a["expect"].get("no_alerts", [])}
+@pytest.mark.parametrize("version", builtin_versions("kyphoplasty"))
+def test_scenarios_cover_every_alert_both_ways(version: str) -> None:
+    codes = {a.code for a in builtin_pathway("kyphoplasty", version).alerts}
+    acts = actions(version)
+    raised = {c for a in acts if "expect" in a for c in a["expect"].get("alerts", [])}
+    cleared = {c for a in acts if "expect" in a for c in a["expect"].get("no_alerts", [])}
     assert codes - raised == set()
     assert codes - cleared == set()
 
 
-def test_scenarios_cover_every_refusal_kind_and_gate() -> None:
-    refused = {a.get("expect_refused") for a in actions()} - {None}
+@pytest.mark.parametrize("version", builtin_versions("kyphoplasty"))
+def test_scenarios_cover_every_refusal_kind_and_gate(version: str) -> None:
+    """Every gate of the first version; of a later one, every gate it added or changed."""
+    acts = actions(version)
+    refused = {a.get("expect_refused") for a in acts} - {None}
     assert refused == {"gate", "role", "invalid", "duplicate", "closed"}
-    gated = {s.id for s in builtin_pathway("kyphoplasty").steps if s.gate}
-    refused_steps = {a["record"] for a in actions() if a.get("expect_refused") == "gate"}
+    versions = builtin_versions("kyphoplasty")
+    pathway = builtin_pathway("kyphoplasty", version)
+    if version == versions[0]:
+        gated = {s.id for s in pathway.steps if s.gate}
+    else:
+        before = builtin_pathway("kyphoplasty", versions[versions.index(version) - 1])
+        gated = {c.key for c in diff(before, pathway) if c.section == "gates" and c.after}
+    refused_steps = {a.get("record") for a in acts if a.get("expect_refused") == "gate"}
     assert gated - refused_steps == set()
 
 

@@ -20,7 +20,7 @@ from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
 from daycase.services.board import BoardRow, board
 from daycase.services.cases import CaseService
 from daycase.store.base import EventStore
-from daycase.types import JSONObject
+from daycase.types import JSON, JSONObject
 
 GIVEN = [
     "Ada",
@@ -86,14 +86,53 @@ def _all_true(*names: str) -> JSONObject:
     return dict.fromkeys(names, True)
 
 
+def _medication_review(rng: random.Random, arrival: datetime, version: str) -> JSONObject:
+    """1.0 asked whether an anticoagulant was held; 2.0 lists each blood thinner's last dose."""
+    medications: list[JSON] = [
+        {"name": "alendronate", "kind": "prescription"},
+        {"name": "vitamin D", "kind": "supplement"},
+    ]
+    if version == "1.0":
+        return {
+            "medications": list(medications),
+            "allergies": list(rng.choice([[], ["penicillin"], ["latex"]])),
+            "anticoagulant": rng.choice(["none", "none", "held"]),
+        }
+    thinners: list[JSON] = rng.choice(
+        [
+            [],
+            [],
+            [{"drug": "apixaban", "last_dose_at": (arrival - timedelta(hours=80)).isoformat()}],
+            [
+                {
+                    "drug": "aspirin_secondary_prevention",
+                    "last_dose_at": (arrival - timedelta(hours=14)).isoformat(),
+                }
+            ],
+        ]
+    )
+    return {
+        "medications": list(medications),
+        "allergies": list(rng.choice([[], ["penicillin"], ["sulfa"]])),
+        "antithrombotics": thinners,
+    }
+
+
 def day_script(
-    levels: list[str], arrival: datetime, rng: random.Random, *, variant: str = ""
+    levels: list[str],
+    arrival: datetime,
+    rng: random.Random,
+    *,
+    variant: str = "",
+    version: str = "2.0",
 ) -> list[Planned]:
     """A whole kyphoplasty day for one patient, from check-in to discharge (or admission).
 
     Variants: `late_antibiotic` (given 70 min before incision), `override` (a proceduralist
     takes the patient out before the cement rest is over), `admitted` (a major complication),
-    `long` (a slow procedure that runs long), `bp_drop` (low pressure in recovery).
+    `long` (a slow procedure that runs long), `bp_drop` (low pressure in recovery). On 2.0
+    the day also has what 2.0 asks: blood thinners by drug and last dose, neuro checks
+    every 30 min in recovery, and a physician's discharge order.
     """
 
     def j() -> float:
@@ -118,19 +157,7 @@ def day_script(
             },
         ),
         Planned(8 + j(), "nurse", "preop_vitals", _vitals(rng)),
-        Planned(
-            14 + j(),
-            "nurse",
-            "medication_review",
-            {
-                "medications": [
-                    {"name": "alendronate", "kind": "prescription"},
-                    {"name": "vitamin D", "kind": "supplement"},
-                ],
-                "allergies": list(rng.choice([[], ["penicillin"], ["latex"]])),
-                "anticoagulant": rng.choice(["none", "none", "held"]),
-            },
-        ),
+        Planned(14 + j(), "nurse", "medication_review", _medication_review(rng, arrival, version)),
         Planned(
             18 + j(),
             "nurse",
@@ -314,7 +341,7 @@ def day_script(
             "neuro_check",
             {"leg_strength": "normal", "leg_sensation": "normal", "bladder_bowel": "normal"},
         )
-        for m in (5, 45)
+        for m in ((5, 45) if version == "1.0" else (5, 33, 60))
     ]
     s += [
         Planned(
@@ -387,6 +414,15 @@ def day_script(
         ),
         Planned(arrive + 62 + j(), "nurse", "discharged"),
     ]
+    if version != "1.0":
+        s.append(
+            Planned(
+                arrive + 55,
+                "proceduralist",
+                "discharge_order",
+                {"post_anesthesia_assessed": True},
+            )
+        )
     return sorted(s, key=lambda p: p.minute)
 
 
@@ -413,11 +449,16 @@ def seed_day(
     until: datetime,
     first_start: time = time(7, 30),
     progress: Progress | None = None,
+    pathway_version: str | None = None,
 ) -> CaseService:
-    """Open `patients` cases on `day`, 50 min apart from `first_start`; replay to `until`."""
+    """Open `patients` cases on `day`, 50 min apart from `first_start`; replay to `until`.
+
+    The cases are opened on `pathway_version` of kyphoplasty (the latest when None).
+    """
     rng = random.Random(seed)
     clock = ScriptClock(datetime.combine(day, time(6, 0), tz))
     service = CaseService(store, clock=clock, rng=rng)
+    version = service.catalog.get("kyphoplasty", pathway_version).version
     task = progress.add_task("Recording the demo day", total=patients) if progress else None
     for i in range(patients):
         start = datetime.combine(day, first_start, tz) + timedelta(minutes=50 * i)
@@ -427,6 +468,7 @@ def seed_day(
             OpenCase(
                 actor=Actor("frontdesk", "front_desk"),
                 pathway_id="kyphoplasty",
+                pathway_version=version,
                 mrn=f"H-{100200 + i}",
                 given_name=GIVEN[i % len(GIVEN)],
                 family_name=FAMILY[(i * 3) % len(FAMILY)],
@@ -439,7 +481,10 @@ def seed_day(
         if isinstance(opened, Refusal):
             raise RuntimeError(f"demo case refused: {opened.messages}")
         arrival = start - timedelta(minutes=60)
-        for planned in day_script(levels, arrival, rng, variant=VARIANTS[i % len(VARIANTS)]):
+        script = day_script(
+            levels, arrival, rng, variant=VARIANTS[i % len(VARIANTS)], version=version
+        )
+        for planned in script:
             at = arrival + timedelta(minutes=planned.minute)
             if at > until:
                 break
@@ -464,7 +509,14 @@ def seed_day(
 
 
 def run_demo(
-    *, url: str, patients: int, seed: int, tz_name: str, today: date, console: Console
+    *,
+    url: str,
+    patients: int,
+    seed: int,
+    tz_name: str,
+    today: date,
+    console: Console,
+    pathway_version: str | None = None,
 ) -> list[BoardRow]:
     """Migrate a fresh store, record the demo day up to 13:30 local time, return the board."""
     from daycase.store.factory import migrate, open_store
@@ -490,11 +542,48 @@ def run_demo(
                     seed=seed,
                     until=until,
                     progress=progress,
+                    pathway_version=pathway_version,
                 )
         console.print(f"Demo day {day}, board as of {until:%H:%M} {tz_name} (demo clock)")
         return board(service, on=day, now=until)
     finally:
         store.close()
+
+
+def seed_calls(store: EventStore, *, day: date, tz: ZoneInfo, now: datetime) -> None:
+    """Yesterday's gone-home patients for the board's "calls to make": four whole days,
+    one call made that reached the patient, one that found a fever, two still to make."""
+    if store.cases(on=day):
+        return
+    end = datetime.combine(day, time(23, 0), tz)
+    service = seed_day(store, day=day, tz=tz, patients=4, seed=11, until=end)
+    calls: list[JSONObject] = [
+        {"fever": False, "action": "none", "note": "Sore but walking; no concerns"},
+        {"fever": True, "action": "clinic_visit", "note": "38.3 °C this morning"},
+    ]
+    home = [
+        c
+        for c in store.cases(on=day)
+        if service.evaluate(c.case_id, now=end)[1].phase == "discharged"
+    ]
+    at = min(now, datetime.combine(day + timedelta(days=1), time(9, 30), tz))
+    service.clock = lambda: at
+    for summary, answers in zip(home, calls, strict=False):
+        data: JSONObject = {
+            "reached": True,
+            "new_leg_weakness_or_numbness": False,
+            "bladder_or_bowel_problem": False,
+            "breathing_problem_or_chest_pain": False,
+            "wound_problem": False,
+            "fall": False,
+            "pain_score": 3,
+            "antithrombotic_restarted": "not_applicable",
+            **answers,
+        }
+        service.record(
+            summary.case_id,
+            RecordStep(actor=Actor("demo-nurse", "nurse"), step="follow_up_call", at=at, data=data),
+        )
 
 
 DEMO_USERS = [
@@ -537,6 +626,7 @@ def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str,
                     first_start=first.time(),
                     progress=progress,
                 )
+                seed_calls(runtime.store, day=day - timedelta(days=1), tz=runtime.tz, now=now)
         users: list[tuple[str, str, str]] = []
         for name, role in DEMO_USERS:
             password = secrets.token_urlsafe(9)

@@ -19,7 +19,7 @@ import pytest
 
 from daycase.engine.events import Event
 from daycase.store.base import CaseSummary, ConcurrencyError, EventStore
-from tests.factories import BST, amended, at, history, opened, recorded, voided
+from tests.factories import BST, DIGEST, amended, at, history, opened, recorded, voided
 
 EST_OFFSET = timedelta(hours=-5)
 EST = timezone(EST_OFFSET)
@@ -136,9 +136,16 @@ class StoreContract(ABC):
         on_second = store.cases(on=date(2025, 6, 2))
 
         assert on_second == [
-            CaseSummary("morning", "kyphoplasty", "2025-06-02T08:30:00+01:00", "F-morning"),
             CaseSummary(
-                "late-evening", "kyphoplasty", "2025-06-02T23:30:00-05:00", "F-late-evening"
+                "morning", "kyphoplasty", "1", DIGEST, "2025-06-02T08:30:00+01:00", "F-morning"
+            ),
+            CaseSummary(
+                "late-evening",
+                "kyphoplasty",
+                "1",
+                DIGEST,
+                "2025-06-02T23:30:00-05:00",
+                "F-late-evening",
             ),
         ]
         assert [c.case_id for c in store.cases(on=date(2025, 6, 3))] == ["after-midnight"]

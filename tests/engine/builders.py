@@ -3,7 +3,9 @@
 `Day` runs a `CaseService` over a `MemoryEventStore` with a clock the test moves. Times are
 minutes relative to the scheduled start (08:00 -05:00); the clock is the event's
 `recorded_at` and, unless `occurred_at` says otherwise, its clinical `at` too. Standard
-valid data for every step lives in `DATA`; `advance_to` records the uneventful path.
+valid data for every step lives in `DATA` (`DATA_2_0` for what 2.0 changed); `advance_to`
+records the uneventful path. A `Day` runs on kyphoplasty 1.0 unless it names another
+version: most engine tests pin the behaviour 1.0 cases keep for ever.
 """
 
 from __future__ import annotations
@@ -150,6 +152,29 @@ DATA: dict[str, dict[str, Any]] = {
     "cancelled": {"reason": "patient unwell"},
 }
 
+DATA_2_0: dict[str, dict[str, Any]] = {
+    **DATA,
+    "medication_review": {
+        "medications": [{"name": "alendronate", "kind": "prescription"}],
+        "allergies": ["penicillin"],
+        "antithrombotics": [],
+    },
+    "discharge_order": {"post_anesthesia_assessed": True},
+    "transferred": {"destination": "County General", "reason": "needs a spine surgeon"},
+    "follow_up_call": {
+        "reached": True,
+        "new_leg_weakness_or_numbness": False,
+        "bladder_or_bowel_problem": False,
+        "breathing_problem_or_chest_pain": False,
+        "fever": False,
+        "wound_problem": False,
+        "fall": False,
+        "pain_score": 3,
+        "antithrombotic_restarted": "not_applicable",
+        "action": "none",
+    },
+}
+
 ROLE: dict[str, str] = {
     "check_in": "front_desk",
     "imaging_review": "proceduralist",
@@ -166,6 +191,7 @@ ROLE: dict[str, str] = {
     "biopsy_taken": "proceduralist",
     "level_abandoned": "proceduralist",
     "final_imaging": "proceduralist",
+    "discharge_order": "proceduralist",
 }
 """Who records each step on the uneventful path; any step not named here is a nurse's."""
 
@@ -176,9 +202,12 @@ def role_of(step: str) -> str:
     return ROLE.get(step, "nurse")
 
 
-def data_for(step: str, level: str | None = None, **changes: Any) -> dict[str, Any]:
+def data_for(
+    step: str, level: str | None = None, *, version: str = "1.0", **changes: Any
+) -> dict[str, Any]:
     """The standard valid data of a step, with a level when given and fields changed."""
-    data = dict(DATA[step])
+    table = DATA_2_0 if version == "2.0" else DATA
+    data = dict(table[step] if step in table else DATA_2_0[step])  # 1.0 refuses 2.0's steps
     if level is not None:
         data["level"] = level
     data.update(changes)
@@ -194,7 +223,7 @@ class Planned:
     level: str | None = None
 
 
-def uneventful_path(levels: Iterable[str]) -> list[Planned]:
+def uneventful_path(levels: Iterable[str], *, version: str = "1.0") -> list[Planned]:
     """Every required step from check-in to arrival in recovery, with fixed times.
 
     Pre-op runs from -90 to -30, `in_room` is at 0, each level takes 10 min from 14 on;
@@ -208,6 +237,7 @@ def uneventful_path(levels: Iterable[str]) -> list[Planned]:
         Planned(-80, "medication_review"),
         Planned(-75, "back_assessment"),
         Planned(-70, "anesthesia_consult"),
+        *([Planned(-60, "imaging_review")] if version == "2.0" else []),
         Planned(-40, "sign_in"),
         Planned(-30, "antibiotic_given"),
         Planned(0, "in_room"),
@@ -237,8 +267,9 @@ def uneventful_path(levels: Iterable[str]) -> list[Planned]:
 class Day:
     """One case on one day, driven through `CaseService` with a clock the test sets."""
 
-    def __init__(self, levels: Iterable[str] = ("L1",)) -> None:
+    def __init__(self, levels: Iterable[str] = ("L1",), *, version: str = "1.0") -> None:
         self.levels = tuple(levels)
+        self.version = version
         self.clock = START - timedelta(hours=3)
         self.store = MemoryEventStore()
         ids = itertools.count(1)
@@ -252,6 +283,7 @@ class Day:
             OpenCase(
                 actor=Actor("fd.kim", "front_desk"),
                 pathway_id="kyphoplasty",
+                pathway_version=version,
                 mrn="H-100234",
                 given_name="Ada",
                 family_name="Lane",
@@ -289,7 +321,7 @@ class Day:
                 actor=Actor(f"{role}.user", role),
                 step=step,
                 at=t(occurred_at) if occurred_at is not None else self.clock,
-                data=data_for(step) if data is None else data,
+                data=data_for(step, version=self.version) if data is None else data,
                 override_reason=override_reason,
             ),
         )
@@ -320,7 +352,8 @@ class Day:
         self, step: str, at_minute: Minute, *, level: str | None = None, **changes: Any
     ) -> str:
         """Record a step by its usual role with its standard data; the new event's id."""
-        return self.ok(role_of(step), step, at_minute, data_for(step, level, **changes)).event_id
+        data = data_for(step, level, version=self.version, **changes)
+        return self.ok(role_of(step), step, at_minute, data).event_id
 
     def amend(
         self,
@@ -331,6 +364,7 @@ class Day:
         data: Any = None,
         corrected_at: Minute | None = None,
         reason: str = "typed the wrong value",
+        override_reason: str | None = None,
     ) -> EventAmended | Refusal:
         self.clock = t(at_minute)
         return self.service.amend(
@@ -341,6 +375,7 @@ class Day:
                 reason=reason,
                 at=t(corrected_at) if corrected_at is not None else None,
                 data=data,
+                override_reason=override_reason,
             ),
         )
 
@@ -359,7 +394,7 @@ class Day:
         A later call carries on where the previous one stopped.
         """
         skipped = set(skip)
-        path = uneventful_path(self.levels)
+        path = uneventful_path(self.levels, version=self.version)
         while self._path_pos < len(path):
             action = path[self._path_pos]
             self._path_pos += 1

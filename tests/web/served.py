@@ -26,7 +26,7 @@ from playwright.sync_api import (
     ViewportSize,
 )
 
-from daycase.pathways.loader import builtin_pathway
+from daycase.engine.load import builtin_pathway
 from daycase.pathways.schema import FieldSpec
 from tests.support.server import PASSWORD, Server
 

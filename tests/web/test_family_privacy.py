@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from daycase.pathways.loader import builtin_pathway
+from daycase.engine.load import builtin_pathway
 from daycase.pathways.schema import FieldSpec, Pathway
 from tests.web.served import DESKTOP, Site, screenshot
 

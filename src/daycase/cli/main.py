@@ -15,7 +15,8 @@ from rich.console import Console
 
 from daycase.cli import render
 from daycase.config import Settings, sqlite_url
-from daycase.pathways.loader import PathwayError, builtin_pathway, load_pathway
+from daycase.engine.load import PathwayError, builtin_pathway, load_pathway
+from daycase.pathways.schema import Pathway
 from daycase.scenarios.runner import exit_code, run_files
 
 if TYPE_CHECKING:
@@ -63,18 +64,27 @@ def pathway_validate(file: Annotated[Path, typer.Argument(help="A pathway YAML f
     )
 
 
+def _pathway(ref: str) -> Pathway:
+    """A pathway by file path, `id@version`, or id (its latest released version)."""
+    if Path(ref).is_file():
+        return load_pathway(ref)
+    pathway_id, _, version = ref.partition("@")
+    return builtin_pathway(pathway_id, version or None)
+
+
 @pathway_app.command("show")
 def pathway_show(
-    pathway_id: Annotated[str, typer.Argument(help="A built-in pathway id, or a pathway file.")],
+    ref: Annotated[
+        str,
+        typer.Argument(help="A pathway file, or a built-in id: kyphoplasty or kyphoplasty@1.0."),
+    ],
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print a Markdown reference.")
     ] = False,
 ) -> None:
     """Print a pathway readably: phases, steps with roles, fields and gates, alerts."""
     try:
-        pathway = (
-            load_pathway(pathway_id) if Path(pathway_id).is_file() else builtin_pathway(pathway_id)
-        )
+        pathway = _pathway(ref)
     except PathwayError as exc:
         err.print(str(exc), highlight=False)
         raise typer.Exit(2) from exc
@@ -82,6 +92,32 @@ def pathway_show(
         typer.echo(render.pathway_markdown(pathway), nl=False)
     else:
         render.pathway(console, pathway)
+
+
+@pathway_app.command("diff")
+def pathway_diff(
+    old: Annotated[str, typer.Argument(help="The version in use: kyphoplasty@1.0 or a file.")],
+    new: Annotated[str, typer.Argument(help="The version to compare: kyphoplasty@2.0 or a file.")],
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print Markdown instead of formatted text.")
+    ] = False,
+) -> None:
+    """What changed from one pathway version to another: steps, fields, gates, alerts,
+    phases, roles and tables added, removed and changed."""
+    from rich.markdown import Markdown
+
+    from daycase.pathways.diff import diff
+
+    try:
+        before, after = _pathway(old), _pathway(new)
+    except PathwayError as exc:
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(2) from exc
+    text = render.diff_markdown(before, after, diff(before, after))
+    if markdown:
+        typer.echo(text, nl=False)
+    else:
+        console.print(Markdown(text))
 
 
 @scenario_app.command("run")
@@ -116,12 +152,15 @@ def migrate_cmd(db: DbOption = None) -> None:
 
 @app.command("verify")
 def verify_cmd(db: DbOption = None) -> None:
-    """Re-compute every case's hash chain; name each case whose history was altered."""
+    """Re-compute every case's hash chain and check each case's pathway definition; name
+    each case whose history was altered or whose definition is missing or differs."""
+    from daycase.services.catalog import PathwayCatalog
+    from daycase.services.integrity import verify_store
     from daycase.store.factory import open_store
 
     store = open_store(_db(db))
     try:
-        problems = store.verify()
+        problems = verify_store(store, PathwayCatalog())
         count = len(store.cases())
     finally:
         store.close()
@@ -132,7 +171,10 @@ def verify_cmd(db: DbOption = None) -> None:
             f"[red]{len({p.case_id for p in problems})} of {count} cases fail verification[/]"
         )
         raise typer.Exit(1)
-    console.print(f"[green]ok[/] {count} cases, every hash chain intact")
+    console.print(
+        f"[green]ok[/] {count} cases, every hash chain intact, every pathway definition "
+        "available and matching"
+    )
 
 
 @app.command("demo")
@@ -142,13 +184,24 @@ def demo_cmd(
     ] = "daycase.db",
     patients: Annotated[int, typer.Option("--patients", min=1, max=60, help="How many cases.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Random seed for the day's timings.")] = 7,
+    pathway_version: Annotated[
+        str | None,
+        typer.Option("--pathway-version", help="Open the cases on this kyphoplasty version."),
+    ] = None,
 ) -> None:
     """Open a day of cases, drive them through the pathway, and print today's board."""
     from zoneinfo import ZoneInfo
 
     from daycase.demo import run_demo
     from daycase.services.cases import shifted_clock
+    from daycase.services.catalog import PathwayCatalog, UnknownPathway
 
+    try:
+        PathwayCatalog().get("kyphoplasty", pathway_version)
+    except UnknownPathway as exc:
+        known = ", ".join(PathwayCatalog().versions("kyphoplasty"))
+        err.print(f"[red]--pathway-version[/]: no kyphoplasty {exc.version} (known: {known})")
+        raise typer.Exit(2) from exc
     settings = Settings()
     today = shifted_clock(settings.clock_offset_seconds)().astimezone(ZoneInfo(settings.timezone))
     board = run_demo(
@@ -158,6 +211,7 @@ def demo_cmd(
         tz_name=settings.timezone,
         today=today.date(),
         console=console,
+        pathway_version=pathway_version,
     )
     render.board(console, board)
 

@@ -7,6 +7,7 @@ clipped at the terminal step and at the evaluation clock, so `active` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,6 +17,10 @@ from daycase.pathways.schema import SEVERITY_RANK, Pathway
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Alert:
+    """One alert of the case's history. `severity` is the one recorded for it (in 2.0 the
+    highest it reached); `severity_now` is what its cause says at the evaluated time,
+    which gates read."""
+
     code: str
     severity: str
     step: str
@@ -24,6 +29,11 @@ class Alert:
     started_at: datetime
     ended_at: datetime | None
     event_id: str | None = None
+    severity_now: str = ""
+
+    @property
+    def current_severity(self) -> str:
+        return self.severity_now or self.severity
 
 
 @dataclass(slots=True, kw_only=True)
@@ -41,12 +51,18 @@ class Span:
     ended_at: datetime | None = None
     event_id: str | None = None
     strict: bool = False
+    severity_now: str = ""
 
 
 @dataclass(slots=True)
 class Tracker:
-    """Turns a sequence of (time, condition) readings into spans; one open span at a time."""
+    """Turns a sequence of (time, condition) readings into spans; one open span at a time.
 
+    A change of severity keeps the span; with `highest` its recorded severity is the
+    highest it reached (2.0), else the current one (1.0). `severity_now` is always current.
+    """
+
+    highest: bool = False
     spans: list[Span] = field(default_factory=list)
     current: Span | None = None
 
@@ -55,24 +71,46 @@ class Tracker:
     ) -> None:
         if active:
             if self.current is None:
-                self.current = Span(severity=severity, step=step, message=message, started_at=at)
+                self.current = Span(
+                    severity=severity,
+                    step=step,
+                    message=message,
+                    started_at=at,
+                    severity_now=severity,
+                )
                 self.spans.append(self.current)
             else:
-                self.current.severity, self.current.step = severity, step
+                kept = self.current.severity
+                if not self.highest or SEVERITY_RANK[severity] > SEVERITY_RANK[kept]:
+                    self.current.severity = severity
+                self.current.severity_now = severity
+                self.current.step = step
                 self.current.message = message
         elif self.current is not None:
             self.current.ended_at = at
             self.current = None
 
 
+AlertsAt = Callable[[CaseState, datetime], list["Alert"]]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleContext:
-    """What a rule may read: the pathway, the case state, the entries known by `now`."""
+    """What a rule may read: the pathway, the case state, the entries known by `now`.
+
+    `alerts_at(state, t)` gives the alerts active at `t` for rules that judge a gate
+    (the evaluator supplies it; rules never import it).
+    """
 
     pathway: Pathway
     state: CaseState
     now: datetime
     terminal_at: datetime | None = None
+    alerts_at: AlertsAt | None = None
+
+    def tracker(self) -> Tracker:
+        """A tracker that keeps severities the way this pathway version says."""
+        return Tracker(highest=self.pathway.alert_severity == "highest")
 
     @property
     def horizon(self) -> datetime:
@@ -99,16 +137,18 @@ def worst(severities: list[str], default: str) -> str:
     return max(severities, key=SEVERITY_RANK.__getitem__) if severities else default
 
 
-def clip(code: str, span: Span, *, now: datetime, terminal_at: datetime | None) -> Alert | None:
-    """The alert a span shows at `now`: cut at the terminal step, open when it outlasts `now`."""
+def clip(code: str, span: Span, *, now: datetime, cut_at: datetime | None) -> Alert | None:
+    """The alert a span shows at `now`: cut at `cut_at` (the terminal step, or the step
+    that resolves it), open when it outlasts `now`. A cause at exactly `cut_at` is listed
+    with start = end = that instant; one after it never raises an alert."""
     if span.started_at > now or (span.strict and span.started_at >= now):
         return None
     end = span.ended_at
-    if terminal_at is not None:
-        if span.started_at > terminal_at or (span.strict and span.started_at >= terminal_at):
+    if cut_at is not None:
+        if span.started_at > cut_at or (span.strict and span.started_at >= cut_at):
             return None
-        if end is None or end > terminal_at:
-            end = terminal_at
+        if end is None or end > cut_at:
+            end = cut_at
     if end is not None and end > now:
         end = None
     return Alert(
@@ -120,4 +160,5 @@ def clip(code: str, span: Span, *, now: datetime, terminal_at: datetime | None) 
         started_at=span.started_at,
         ended_at=end,
         event_id=span.event_id,
+        severity_now=span.severity_now or span.severity,
     )

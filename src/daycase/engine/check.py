@@ -6,8 +6,10 @@ gate (409); the first failure is the answer. Ids and the clock come in as argume
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+from daycase.engine.alerts import AlertsAt
 from daycase.engine.commands import (
     AmendEvent,
     OpenCase,
@@ -15,9 +17,10 @@ from daycase.engine.commands import (
     Refusal,
     VoidEvent,
 )
+from daycase.engine.evaluate import active_alerts_at
 from daycase.engine.events import CaseOpened, EventAmended, EventVoided, Patient, StepRecorded
 from daycase.engine.fold import CaseState, Entry, amend_entry
-from daycase.engine.gates import unmet
+from daycase.engine.gates import Unmet, terminal_entry, unmet, unmet_conditions
 from daycase.engine.validate import has_control_chars, validate_step_data
 from daycase.pathways.schema import Pathway, Step
 
@@ -62,6 +65,7 @@ def decide_open(
         role=cmd.actor.role,
         pathway_id=pathway.id,
         pathway_version=pathway.version,
+        pathway_digest=pathway.digest,
         patient=Patient(
             mrn=cmd.mrn.strip(),
             given_name=cmd.given_name.strip(),
@@ -88,20 +92,22 @@ def decide_record(
     raw_level = cmd.data.get("level") if isinstance(cmd.data, dict) else None
     level = raw_level if isinstance(raw_level, str) else None
     at_ok = cmd.at.tzinfo is not None
+    alerts_at = _alerts_at(pathway)
 
     role_listed = role in step.roles and not _role_expired(step, state, role)
     if not role_listed and not can_override:
         return Refusal("role", (f"{_role_title(pathway, role)} may not record {step.title}",))
     if reason and not can_override and at_ok:
-        blocked = unmet(pathway, step, state, at=cmd.at, level=level)
+        blocked = unmet(pathway, step, state, at=cmd.at, level=level, alerts_at=alerts_at)
         if blocked:
-            return Refusal(
-                "role",
-                ("Only anaesthesia or proceduralist staff may override a gate", *blocked),
-            )
+            return Refusal("role", (_override_roles_message(pathway), *blocked))
 
     problems = _time_problems(pathway, state, cmd.at, recorded_at=now, field="at")
-    clean, field_problems = validate_step_data(pathway, step, cmd.data, state=state)
+    if not problems:
+        problems.update(_window_after(pathway, step, state, cmd.at))
+    clean, field_problems = validate_step_data(
+        pathway, step, cmd.data, state=state, at=cmd.at if at_ok else None
+    )
     problems.update(field_problems)
     if cmd.override_reason is not None and not isinstance(cmd.override_reason, str):
         problems["override_reason"] = "must be text"
@@ -111,14 +117,14 @@ def decide_record(
     level = clean_level if isinstance(clean_level, str) else None
 
     closed = terminal_entry(pathway, state)
-    if closed is not None:
+    if closed is not None and not step.aftercare:
         return Refusal("closed", (_closed_message(pathway, closed),))
     duplicate = _duplicate(pathway, step, state, level=level)
     if duplicate:
         return Refusal("duplicate", (duplicate,))
-    blocked = unmet(pathway, step, state, at=cmd.at, level=level)
-    if blocked and not can_override:
-        return Refusal("gate", tuple(blocked))
+    blocked_by = unmet_conditions(pathway, step, state, at=cmd.at, level=level, alerts_at=alerts_at)
+    if blocked_by and (not can_override or any(not u.overridable for u in blocked_by)):
+        return Refusal("gate", tuple(u.message for u in blocked_by))
     return StepRecorded(
         event_id=event_id,
         case_id=state.case_id,
@@ -130,7 +136,7 @@ def decide_record(
         at=cmd.at,
         data=clean,
         level=level,
-        override=can_override and (bool(blocked) or not role_listed),
+        override=can_override and (bool(blocked_by) or not role_listed),
         override_reason=reason or None,
     )
 
@@ -138,32 +144,62 @@ def decide_record(
 def decide_amend(
     pathway: Pathway, state: CaseState, cmd: AmendEvent, *, event_id: str, now: datetime
 ) -> EventAmended | Refusal:
-    """Check a correction of an earlier entry: same validation as a new entry, no gates."""
+    """Check a correction of an earlier entry: the same validation as a new entry.
+
+    In 2.0 (`amendments_check_gates`) a correction that moves the entry's clinical time is
+    also checked against its step's gate at the corrected time, the entry itself left out,
+    as a new entry would be; a physician's `override_reason` lifts it and is recorded.
+    """
     target, refusal = _target(pathway, state, cmd.target_event_id, cmd.actor.role, cmd.reason)
     if refusal is not None:
         return refusal
     assert target is not None
     step = pathway.step(target.step)
-    problems: dict[str, str] = {}
-    if cmd.at is None and not cmd.data:
-        problems["data"] = "give corrected data, a corrected time, or both"
-    if cmd.data is not None and not isinstance(cmd.data, dict):
-        problems["data"] = "must be an object"
-    if cmd.at is not None:
-        problems.update(
-            _time_problems(pathway, state, cmd.at, recorded_at=target.recorded_at, field="at")
-        )
-    if problems:
-        return Refusal.of_fields(problems)
-    patch = dict(cmd.data or {})
+    reason = cmd.override_reason.strip() if isinstance(cmd.override_reason, str) else None
+    can_override = bool(reason) and cmd.actor.role in pathway.override_roles
+    moves = (
+        pathway.amendments_check_gates
+        and cmd.at is not None
+        and cmd.at.tzinfo is not None
+        and cmd.at != target.at
+    )
+    patch = dict(cmd.data) if isinstance(cmd.data, dict) else {}
     merged = dict(target.data)
     for key, value in patch.items():
         if value is None:
             merged.pop(key, None)
         else:
             merged[key] = value
+    raw_level = merged.get("level") if step.when == "per_level" else None
+    level = raw_level if isinstance(raw_level, str) else target.level
+    others = state.without(target.event_id)
+    alerts_at = _alerts_at(pathway)
+
+    def blocked() -> list[Unmet]:
+        assert cmd.at is not None
+        return unmet_conditions(pathway, step, others, at=cmd.at, level=level, alerts_at=alerts_at)
+
+    if moves and reason and not can_override and (gate := blocked()):
+        return Refusal("role", (_override_roles_message(pathway), *(u.message for u in gate)))
+
+    problems: dict[str, str] = {}
+    if cmd.at is None and not cmd.data:
+        problems["data"] = "give corrected data, a corrected time, or both"
+    if cmd.data is not None and not isinstance(cmd.data, dict):
+        problems["data"] = "must be an object"
+    if cmd.override_reason is not None and not isinstance(cmd.override_reason, str):
+        problems["override_reason"] = "must be text"
+    if cmd.at is not None:
+        problems.update(
+            _time_problems(pathway, state, cmd.at, recorded_at=target.recorded_at, field="at")
+        )
+        if not problems and moves:
+            problems.update(_window_after(pathway, step, others, cmd.at))
+    if problems:
+        return Refusal.of_fields(problems)
+    corrected_at = cmd.at or target.at
     clean, field_problems = validate_step_data(
-        pathway, step, merged, state=state, ignore=target.event_id
+        pathway, step, merged, state=state, at=corrected_at, ignore=target.event_id
     )
     if field_problems:
         return Refusal.of_fields(field_problems)
@@ -179,12 +215,19 @@ def decide_amend(
         reason=cmd.reason.strip(),
         at=cmd.at,
         data=clean_patch if cmd.data is not None else None,
+        override_reason=reason or None,
     )
     corrected = amend_entry(target, amendment)
     if step.when == "per_level" and corrected.level != target.level:
         duplicate = _duplicate(pathway, step, state, level=corrected.level, ignore=target.event_id)
         if duplicate:
             return Refusal("duplicate", (duplicate,))
+    if moves:
+        gate = blocked()
+        if gate and (not can_override or any(not u.overridable for u in gate)):
+            return Refusal("gate", tuple(u.message for u in gate))
+        if gate:
+            amendment = replace(amendment, override=True)
     return amendment
 
 
@@ -208,15 +251,6 @@ def decide_void(
     )
 
 
-def terminal_entry(pathway: Pathway, state: CaseState) -> Entry | None:
-    """The valid terminal entry (whatever its `at`), if the case is closed."""
-    for step in pathway.terminal_steps:
-        entries = state.step_entries(step.id)
-        if entries:
-            return entries[0]
-    return None
-
-
 def _target(
     pathway: Pathway, state: CaseState, target_id: str, role: str, reason: object
 ) -> tuple[Entry | None, Refusal | None]:
@@ -235,6 +269,33 @@ def _target(
     if not isinstance(reason, str) or not reason.strip():
         return None, Refusal.of_fields({"reason": "is required"})
     return target, None
+
+
+def _alerts_at(pathway: Pathway) -> AlertsAt:
+    """What gates asking for "no active alert" read: the alerts active at a clinical time."""
+    return lambda state, at: active_alerts_at(pathway, state, at)
+
+
+def _override_roles_message(pathway: Pathway) -> str:
+    titles = [t.lower() for t in _role_titles(pathway, pathway.override_roles)]
+    return f"Only {' or '.join(titles)} staff may override a gate"
+
+
+def _role_titles(pathway: Pathway, roles: list[str]) -> list[str]:
+    titles = {r.id: r.title for r in pathway.roles}
+    return [titles.get(r, r) for r in roles]
+
+
+def _window_after(pathway: Pathway, step: Step, state: CaseState, at: datetime) -> dict[str, str]:
+    """An aftercare entry must fall within its window after the step it follows."""
+    window = step.at_within
+    if window is None:
+        return {}
+    after = state.latest(window.after_step)
+    if after is None or at <= after.at + timedelta(days=window.max_days):
+        return {}
+    title = pathway.step(window.after_step).title
+    return {"at": f"is more than {window.max_days:g} days after {title}"}
 
 
 def _role_expired(step: Step, state: CaseState, role: str) -> bool:

@@ -28,6 +28,7 @@ class OpenCase:
     sex: str
     levels: list[str]
     scheduled_start: datetime
+    pathway_version: str | None = None  # None: the latest released version
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +47,7 @@ class AmendEvent:
     reason: str
     at: datetime | None = None
     data: Any = None
+    override_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from daycase.engine.alerts import Alert, RuleContext, clip
-from daycase.engine.check import terminal_entry
+from daycase.engine.alerts import Alert, AlertsAt, RuleContext, clip
 from daycase.engine.events import EventAmended, EventVoided
 from daycase.engine.fold import CaseState, Entry, fold
-from daycase.engine.gates import remaining_levels, unmet
-from daycase.engine.rules import RULES
-from daycase.pathways.schema import Pathway, Step
+from daycase.engine.gates import remaining_levels, terminal_entry, unmet
+from daycase.engine.rules import REGISTRY, spans
+from daycase.pathways.schema import AlertRule, Pathway, Step
 
 STATUSES = ("done", "due", "blocked", "overdue", "not_needed", "skipped")
 
@@ -42,18 +41,33 @@ def evaluate(pathway: Pathway, state: CaseState, now: datetime) -> Evaluation:
     terminal = terminal_entry(pathway, state)
     phase, since = current_phase(pathway, state)
     alerts = evaluate_alerts(pathway, state, now=now, terminal_at=terminal.at if terminal else None)
-    active_codes = {a.code for a in alerts if a.active}
+    active = [a for a in alerts if a.active]
+    active_codes = {a.code for a in active}
     overdue_steps = {
-        r.step for r in pathway.alerts if r.rule == "overdue_repeat" and r.code in active_codes
+        r.step
+        for r in pathway.alerts
+        if REGISTRY[r.rule].marks_step_overdue and r.code in active_codes
     }
+
+    def alerts_at(of: CaseState, at: datetime) -> list[Alert]:
+        if of is state and at == now:
+            return active
+        return active_alerts_at(pathway, of, at)
+
     steps = {
         s.id: step_status(
-            pathway, state, s, now=now, terminal=terminal, overdue=s.id in overdue_steps
+            pathway,
+            state,
+            s,
+            now=now,
+            terminal=terminal,
+            overdue=s.id in overdue_steps,
+            alerts_at=alerts_at,
         )
         for s in pathway.steps
     }
     family = pathway.phase(phase).family
-    running_long = any(a.active for a in alerts if pathway.alert(a.code).rule == "overrun")
+    running_long = any(REGISTRY[pathway.alert(a.code).rule].running_long for a in active)
     return Evaluation(
         phase=phase,
         phase_since=since,
@@ -88,17 +102,45 @@ def evaluate_alerts(
     return alerts
 
 
+def active_alerts_at(pathway: Pathway, state: CaseState, at: datetime) -> list[Alert]:
+    """The alerts active at clinical time `at`, from the entries charted at or before it:
+    what a gate asking for "no active alert" reads."""
+    terminal = terminal_entry(pathway, state)
+    alerts = _alerts(pathway, state, now=at, terminal_at=terminal.at if terminal else None)
+    return [a for a in alerts if a.active]
+
+
 def _alerts(
     pathway: Pathway, state: CaseState, *, now: datetime, terminal_at: datetime | None
 ) -> list[Alert]:
-    ctx = RuleContext(pathway=pathway, state=state, now=now, terminal_at=terminal_at)
+    ctx = RuleContext(
+        pathway=pathway,
+        state=state,
+        now=now,
+        terminal_at=terminal_at,
+        alerts_at=lambda of, at: active_alerts_at(pathway, of, at),
+    )
     alerts: list[Alert] = []
     for rule in pathway.alerts:
-        for span in RULES[rule.rule](rule, ctx):
-            alert = clip(rule.code, span, now=now, terminal_at=terminal_at)
+        cut_at = _cut_at(rule, state, now=now, terminal_at=terminal_at)
+        for span in spans(rule, ctx):
+            alert = clip(rule.code, span, now=now, cut_at=cut_at)
             if alert is not None:
                 alerts.append(alert)
     return alerts
+
+
+def _cut_at(
+    rule: AlertRule, state: CaseState, *, now: datetime, terminal_at: datetime | None
+) -> datetime | None:
+    """Where an alert's spans end at the latest: the terminal step (not for aftercare
+    alerts), or the first entry of the step that resolves it (`ends_at`)."""
+    cut = None if rule.aftercare else terminal_at
+    if rule.ends_at:
+        first = state.step_entries(rule.ends_at, until=now)
+        if first and (cut is None or first[0].at < cut):
+            cut = first[0].at
+    return cut
 
 
 def _corrected_away(pathway: Pathway, state: CaseState, *, now: datetime) -> list[Alert]:
@@ -138,11 +180,21 @@ def _same_alert(a: Alert, b: Alert) -> bool:
 
 
 def current_phase(pathway: Pathway, state: CaseState) -> tuple[str, datetime | None]:
-    """The furthest milestone among valid entries, whatever their `at`, and when it opened."""
-    best = 0
-    for entry in state.valid:
-        rank = pathway.milestone_rank(entry.step)
-        if rank is not None and rank > best:
+    """The case's phase and when it opened.
+
+    1.0: the furthest milestone among valid entries, whatever their `at`. 2.0
+    (`phases_in_order`): the furthest phase whose milestone is present together with a
+    milestone of every earlier phase; a terminal step sets its outcome whenever recorded.
+    """
+    ranks = {rank for e in state.valid if (rank := pathway.milestone_rank(e.step)) is not None}
+    best = max(ranks, default=0)
+    if pathway.phases_in_order and not pathway.phases[best].terminal:
+        best = 0
+        for rank, phase in enumerate(pathway.phases):
+            if phase.terminal or phase.aftercare or not phase.opened_by:
+                continue
+            if rank not in ranks:
+                break
             best = rank
     phase = pathway.phases[best]
     if best == 0:
@@ -159,13 +211,18 @@ def step_status(
     now: datetime,
     terminal: Entry | None,
     overdue: bool = False,
+    alerts_at: AlertsAt | None = None,
 ) -> str:
     """One step's status at `now` (see the pathway spec, "Step status")."""
     entries = state.step_entries(step.id)
+
+    def holds(level: str | None) -> bool:
+        return not unmet(pathway, step, state, at=now, level=level, alerts_at=alerts_at)
+
     if step.need == "terminal":
         if terminal is not None:
             return "done" if terminal.step == step.id else "skipped"
-        return "due" if not unmet(pathway, step, state, at=now, level=None) else "blocked"
+        return "due" if holds(None) else "blocked"
     if step.need == "optional":
         return "done" if entries else "not_needed"
     if overdue:
@@ -179,10 +236,9 @@ def step_status(
             return "done"
         if terminal is not None:
             return "skipped"
-        holds = any(not unmet(pathway, step, state, at=now, level=lv) for lv in pending)
-        return "due" if holds else "blocked"
+        return "due" if any(holds(lv) for lv in pending) else "blocked"
     if entries:
         return "done"
     if terminal is not None:
         return "skipped"
-    return "due" if not unmet(pathway, step, state, at=now, level=None) else "blocked"
+    return "due" if holds(None) else "blocked"

@@ -36,6 +36,10 @@ class CaseOpened:
     role: str
     pathway_id: str
     pathway_version: str
+    # SHA-256 of the pathway version's canonical definition: the case is judged by exactly
+    # that definition for ever, and a case whose definition is missing or differs is an
+    # error, never a silent re-judgement.
+    pathway_digest: str
     patient: Patient
     levels: tuple[str, ...]
     scheduled_start: datetime
@@ -68,7 +72,8 @@ class StepRecorded:
 class EventAmended:
     """Corrects an earlier `StepRecorded`: a new `at` and/or fields merged over its data.
 
-    In `data`, a `None` value removes an optional field.
+    In `data`, a `None` value removes an optional field. `override` is true when a moved
+    `at` did not meet the step's gate and a physician lifted it with `override_reason`.
     """
 
     event_id: str
@@ -81,6 +86,8 @@ class EventAmended:
     reason: str
     at: datetime | None = None
     data: JSONObject | None = None
+    override: bool = False
+    override_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -69,6 +69,21 @@ class CaseState:
     def levels_with(self, step: str, *, until: datetime | None = None) -> set[str]:
         return {e.level for e in self.step_entries(step, until=until) if e.level}
 
+    def without(self, event_id: str) -> CaseState:
+        """The state as if one entry had not been recorded: what a moved entry's gate reads."""
+        return CaseState(
+            opened=self.opened,
+            history=self.history,
+            entries=self.entries,
+            voided=self.voided | {event_id},
+            valid=[e for e in self.valid if e.event_id != event_id],
+            by_step={
+                step: [e for e in entries if e.event_id != event_id]
+                for step, entries in self.by_step.items()
+            },
+            last_seq=self.last_seq,
+        )
+
 
 def fold(events: Iterable[Event]) -> CaseState:
     """Build the state of one case from its events in `seq` order."""
@@ -133,6 +148,8 @@ def amend_entry(entry: Entry, amendment: EventAmended) -> Entry:
         data=data,
         level=level if isinstance(level, str) else entry.level,
         amended=True,
+        override=entry.override or amendment.override,
+        override_reason=amendment.override_reason if amendment.override else entry.override_reason,
     )
 
 

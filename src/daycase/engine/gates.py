@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
-from daycase.engine.fold import CaseState
-from daycase.pathways.schema import Condition, Pathway, Step
+from daycase.engine.alerts import AlertsAt
+from daycase.engine.fold import CaseState, Entry
+from daycase.pathways.schema import SEVERITY_RANK, Condition, Pathway, Step
+
+
+def terminal_entry(pathway: Pathway, state: CaseState) -> Entry | None:
+    """The valid terminal entry (whatever its `at`), if the case is closed."""
+    for step in pathway.terminal_steps:
+        entries = state.step_entries(step.id)
+        if entries:
+            return entries[0]
+    return None
 
 
 def remaining_levels(state: CaseState, pathway: Pathway, *, until: datetime | None) -> list[str]:
@@ -22,19 +33,52 @@ def remaining_levels(state: CaseState, pathway: Pathway, *, until: datetime | No
     return [lv for lv in state.planned_levels if lv not in abandoned]
 
 
-def unmet(
-    pathway: Pathway, step: Step, state: CaseState, *, at: datetime, level: str | None
-) -> list[str]:
-    """Messages for every gate condition of `step` that does not hold at clinical time `at`.
+@dataclass(frozen=True, slots=True)
+class Unmet:
+    """One unmet gate condition in words, and whether a physician's override lifts it."""
+
+    message: str
+    overridable: bool = True
+
+
+def unmet_conditions(
+    pathway: Pathway,
+    step: Step,
+    state: CaseState,
+    *,
+    at: datetime,
+    level: str | None,
+    alerts_at: AlertsAt | None = None,
+) -> list[Unmet]:
+    """Every gate condition of `step` that does not hold at clinical time `at`.
 
     Conditions read entries charted at or before `at`, except `not_done`, which reads all.
+    `alerts_at(state, at)` answers the active alerts for `no_active_alert` conditions.
     """
-    messages: list[str] = []
+    found: list[Unmet] = []
+    seen: set[str] = set()
     for cond in step.gate:
-        for msg in _condition(pathway, cond, state, at=at, level=level):
-            if msg not in messages:
-                messages.append(msg)
-    return messages
+        for msg in _condition(pathway, cond, state, at=at, level=level, alerts_at=alerts_at):
+            if msg not in seen:
+                seen.add(msg)
+                found.append(Unmet(msg, cond.overridable))
+    return found
+
+
+def unmet(
+    pathway: Pathway,
+    step: Step,
+    state: CaseState,
+    *,
+    at: datetime,
+    level: str | None,
+    alerts_at: AlertsAt | None = None,
+) -> list[str]:
+    """Messages for every gate condition of `step` that does not hold at `at`."""
+    return [
+        u.message
+        for u in unmet_conditions(pathway, step, state, at=at, level=level, alerts_at=alerts_at)
+    ]
 
 
 def _title(pathway: Pathway, step_id: str) -> str:
@@ -42,7 +86,13 @@ def _title(pathway: Pathway, step_id: str) -> str:
 
 
 def _condition(
-    pathway: Pathway, cond: Condition, state: CaseState, *, at: datetime, level: str | None
+    pathway: Pathway,
+    cond: Condition,
+    state: CaseState,
+    *,
+    at: datetime,
+    level: str | None,
+    alerts_at: AlertsAt | None,
 ) -> list[str]:
     if cond.done is not None:
         return [
@@ -101,6 +151,21 @@ def _condition(
                 or f"Latest {title} total is {total} (needs {total_rule.at_least} or more)"
             ]
         return []
+    if cond.no_active_alert is not None:
+        if alerts_at is None:
+            raise RuntimeError("a no_active_alert condition needs the case's alerts")
+        rule = cond.no_active_alert
+        active = [
+            a
+            for a in alerts_at(state, at)
+            if a.active
+            and (
+                a.code in rule.codes
+                if rule.codes is not None
+                else SEVERITY_RANK[a.current_severity] >= SEVERITY_RANK[rule.severity or "info"]
+            )
+        ]
+        return [cond.message.format(alert=a.message) if cond.message else a.message for a in active]
     assert cond.minutes_since is not None
     since = cond.minutes_since
     entries = state.step_entries(since.step, until=at)

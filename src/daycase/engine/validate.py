@@ -115,7 +115,7 @@ def _value(
             return None, "must be a date and time with a timezone, e.g. 2026-11-26T07:30:00-05:00"
         return dt.isoformat(), None
     if t == "enum":
-        allowed = spec.values or []
+        allowed = pathway.enum_values(spec)
         if not isinstance(value, str) or value not in allowed:
             return None, f"must be one of {', '.join(allowed)}"
         return value, None
@@ -166,10 +166,25 @@ def _list(
 
 
 def validate_step_data(
-    pathway: Pathway, step: Step, data: Any, *, state: CaseState, ignore: str | None = None
+    pathway: Pathway,
+    step: Step,
+    data: Any,
+    *,
+    state: CaseState,
+    at: datetime | None = None,
+    ignore: str | None = None,
 ) -> tuple[JSONObject, Problems]:
-    """Fields plus the step's cross-step validations; `ignore` leaves one entry out (amend)."""
+    """Fields plus the step's cross-field and cross-step validations.
+
+    `at` is the entry's clinical time (a last dose may not be later); `ignore` leaves one
+    entry out (the one an amendment corrects).
+    """
     clean, problems = validate_fields(pathway, step.fields, data)
+    if problems:
+        return clean, problems
+    problems.update(_conditional(pathway, step, clean))
+    if at is not None:
+        problems.update(_not_after(step.fields, clean, at=at))
     if problems:
         return clean, problems
     level = clean.get("level")
@@ -194,3 +209,44 @@ def _fmt(value: float | int | JSON | None) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _conditional(pathway: Pathway, step: Step, clean: JSONObject) -> Problems:
+    """Fields required when another field has some values, and left out otherwise."""
+    problems: Problems = {}
+    for rule in step.conditional_fields:
+        spec = step.fields[rule.when]
+        label = (spec.label or rule.when).lower() if spec.type != "bool" else rule.when
+        value = clean.get(rule.when)
+        shown = " or ".join(_said(v) for v in rule.in_)
+        for name in rule.fields:
+            if value in rule.in_ and name not in clean:
+                problems[name] = f"is required when {label} is {shown}"
+            elif value not in rule.in_ and name in clean:
+                problems[name] = f"must be left out when {label} is {_said(value)}"
+    return problems
+
+
+def _said(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "not given" if value is None else str(value)
+
+
+def _not_after(
+    specs: Mapping[str, FieldSpec], data: Mapping[str, JSON], *, at: datetime, prefix: str = ""
+) -> Problems:
+    """Times marked `not_after_entry` (a last dose) may not be later than the entry itself."""
+    problems: Problems = {}
+    for name, spec in specs.items():
+        value = data.get(name)
+        path = f"{prefix}{name}"
+        if spec.not_after_entry and isinstance(value, str):
+            when = parse_time(value)
+            if when is not None and when > at:
+                problems[path] = "must not be later than the time of this entry"
+        elif spec.type == "list" and spec.fields and isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    problems.update(_not_after(spec.fields, item, at=at, prefix=f"{path}[{i}]."))
+    return problems

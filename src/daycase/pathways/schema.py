@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from daycase.types import JSONScalar
 
@@ -37,11 +37,19 @@ class FieldSpec(Model):
     less_than_field: str | None = None
     items: FieldSpec | None = None
     fields: dict[str, FieldSpec] | None = None
+    # An enum whose values are the ids of a table of the file (`antithrombotics`).
+    values_from: Literal["antithrombotics"] | None = None
+    # A time that may not be later than the entry's own clinical time (a last dose).
+    not_after_entry: bool = False
 
     @model_validator(mode="after")
     def _shape(self) -> FieldSpec:
-        if self.type == "enum" and not self.values:
-            raise ValueError("an enum field needs `values`")
+        if self.type == "enum" and not self.values and not self.values_from:
+            raise ValueError("an enum field needs `values` or `values_from`")
+        if self.values_from and self.type != "enum":
+            raise ValueError("`values_from` applies to enum fields only")
+        if self.not_after_entry and self.type != "time":
+            raise ValueError("`not_after_entry` applies to time fields only")
         if self.type == "list" and (self.items is None) == (self.fields is None):
             raise ValueError("a list field needs exactly one of `items` or `fields`")
         if self.must_be is not None and self.type != "bool":
@@ -69,6 +77,19 @@ class MinutesSince(Model):
     skip_if_none: bool = False
 
 
+class NoActiveAlert(Model):
+    """No alert of these codes, or of this severity or worse, is active at the entry's time."""
+
+    codes: list[str] | None = None
+    severity: Severity | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> NoActiveAlert:
+        if (self.codes is None) == (self.severity is None):
+            raise ValueError("no_active_alert needs exactly one of `codes` or `severity`")
+        return self
+
+
 class Condition(Model):
     """One gate condition: exactly one of the vocabulary keys, plus an optional message."""
 
@@ -80,7 +101,10 @@ class Condition(Model):
     none_matching: StepFieldRef | None = None
     latest_total_at_least: TotalAtLeast | None = None
     minutes_since: MinutesSince | None = None
+    no_active_alert: NoActiveAlert | None = None
     message: str | None = None
+    # A condition no override lifts (a next-day call needs a patient who went home).
+    overridable: bool = True
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Condition:
@@ -103,6 +127,7 @@ _CONDITION_KINDS = (
     "none_matching",
     "latest_total_at_least",
     "minutes_since",
+    "no_active_alert",
 )
 
 
@@ -123,11 +148,36 @@ class Validation(Model):
         return self
 
 
+class ConditionalFields(Model):
+    """Fields required when another field of the step has one of some values, else absent.
+
+    The fields are `optional` in the step's field list; this rule says when. `leakage_site`
+    when leakage is minor or major; the answers of a call when the patient was reached.
+    """
+
+    when: str
+    in_: list[JSONScalar] = Field(alias="in")
+    fields: list[str]
+
+
+class AtWithin(Model):
+    """The entry's clinical time must fall within some days after another step's."""
+
+    after_step: str
+    max_days: float
+
+
 class PatientText(Model):
-    """Plain-language text for the patient view: what happens now, and why."""
+    """Plain-language text for the patient view: what happens now, and why.
+
+    `title` is what a patient reads instead of the staff title; a `hidden` step never
+    appears on a patient's screen at all (staff explain it in person).
+    """
 
     now: str
     why: str
+    title: str | None = None
+    hidden: bool = False
 
 
 class Step(Model):
@@ -143,6 +193,11 @@ class Step(Model):
     gate: list[Condition] = Field(default_factory=list)
     role_until: dict[str, str] = Field(default_factory=dict)
     done_label: str | None = None
+    conditional_fields: list[ConditionalFields] = Field(default_factory=list)
+    at_within: AtWithin | None = None
+    # An aftercare step (the next-day call) is recorded after the case closed: it skips
+    # the closed check, opens no phase, and its own gate decides.
+    aftercare: bool = False
     patient: PatientText
 
 
@@ -156,6 +211,8 @@ class Phase(Model):
     title: str
     opened_by: list[str] = Field(default_factory=list)
     terminal: bool = False
+    # Where aftercare steps are listed; never the case's phase.
+    aftercare: bool = False
     family: FamilyStatus
     patient: str
 
@@ -177,10 +234,34 @@ class AlertRule(Model):
     params: dict[str, Any] = Field(default_factory=dict)
     per_event: bool = False
     doc: str
+    title: str | None = None
+    # Active only until the first entry of this step (pre-procedure safety alerts end at
+    # the incision: the decision to start is their resolution).
+    ends_at: str | None = None
+    # Exists only after the case closed (the next-day call): not cut at the terminal step.
+    aftercare: bool = False
+    _bound: Any = PrivateAttr(default=None)
+
+    @property
+    def bound_params(self) -> Any:
+        """The parameters as the rule's own typed shape, bound by the loader."""
+        if self._bound is None:
+            raise RuntimeError(
+                f"alert {self.code}: parameters not bound; load pathways with daycase.engine.load"
+            )
+        return self._bound
+
+    def bind(self, params: Any) -> None:
+        self._bound = params
 
 
 class DischargeSheet(Model):
-    """The printed sheet a patient takes home: plain words, reading grade 8 or lower."""
+    """The printed sheet a patient takes home: plain words, reading grade 8 or lower.
+
+    Lines marked optional are 2.0's: each is printed only when the record (or the pathway)
+    supports it, so the sheet never says more than the record shows. `{…}` fields are
+    filled from the record (`{drug}`, `{when}`) or the centre's settings.
+    """
 
     title: str
     ride_home: str
@@ -191,9 +272,68 @@ class DischargeSheet(Model):
     medicines_reviewed: str
     medicines_not_reviewed: str
     therapy_referred: str
-    therapy_not_needed: str
+    therapy_not_needed: str | None = None
     follow_up: str
-    no_follow_up: str
+    no_follow_up: str | None = None
+    # 2.0 lines, from the record: dressing_applied.sutures, the blood thinners of the
+    # medication review and the consult's restart date, the call step of the pathway.
+    no_driving: str | None = None
+    no_alcohol: str | None = None
+    stitches: str | None = None
+    no_stitches: str | None = None
+    pain_medicine: str | None = None
+    blood_thinner_restart: str | None = None
+    blood_thinner_ask: str | None = None
+    call_centre: str | None = None
+    nurse_will_call: str | None = None
+    medicines_step: str = "medication_review"
+    consult_step: str = "discharge_consult"
+    dressing_step: str = "dressing_applied"
+    transport_step: str = "transport_confirmed"
+    call_step: str | None = None
+
+
+class DrugHold(Model):
+    """A blood thinner and how long before the scheduled start its last dose must be.
+
+    `hold_h` null means no hold time is known (`other`): it always needs the plan confirmed.
+    """
+
+    id: str
+    title: str | None = None
+    hold_h: float | None
+
+
+class DrugClass(Model):
+    id: str
+    names: list[str]
+
+
+class Material(Model):
+    id: str
+    title: str
+    names: list[str]
+
+
+class Medicines(Model):
+    """Tables a centre may edit: blood-thinner holds, antibiotic classes, procedure materials."""
+
+    antithrombotics: list[DrugHold] = Field(default_factory=list)
+    drug_classes: list[DrugClass] = Field(default_factory=list)
+    materials: list[Material] = Field(default_factory=list)
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Every name of the class and material tables (short ones match as whole words)."""
+        return frozenset(
+            n.strip().lower()
+            for names in [c.names for c in self.drug_classes] + [m.names for m in self.materials]
+            for n in names
+        )
+
+    @cached_property
+    def holds(self) -> dict[str, DrugHold]:
+        return {d.id: d for d in self.antithrombotics}
 
 
 class Levels(Model):
@@ -237,6 +377,25 @@ class Pathway(Model):
     alerts: list[AlertRule]
     family: Family
     discharge_sheet: DischargeSheet | None = None
+    medicines: Medicines = Medicines()
+    # 2.0 behaviours; each defaults to how 1.0 works so 1.0 cases are judged as before.
+    phases_in_order: bool = False
+    alert_severity: Literal["current", "highest"] = "current"
+    amendments_check_gates: bool = False
+    _digest: str = PrivateAttr(default="")
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the file's canonical definition, set by the loader."""
+        return self._digest
+
+    def set_digest(self, digest: str) -> None:
+        self._digest = digest
+
+    @property
+    def ref(self) -> str:
+        """`id@version`, how commands and messages name a pathway version."""
+        return f"{self.id}@{self.version}"
 
     # Indexes built once on first use; cached properties live in the instance's own
     # __dict__, which is much cheaper to read on the hot path than private attributes.
@@ -282,3 +441,9 @@ class Pathway(Model):
     @cached_property
     def terminal_steps(self) -> list[Step]:
         return [s for s in self.steps if s.need == "terminal"]
+
+    def enum_values(self, spec: FieldSpec) -> list[str]:
+        """An enum field's values, from the field or from the table it names."""
+        if spec.values_from == "antithrombotics":
+            return [d.id for d in self.medicines.antithrombotics]
+        return list(spec.values or [])

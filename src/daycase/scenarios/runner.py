@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from daycase.engine.commands import Actor, AmendEvent, OpenCase, RecordStep, Refusal, VoidEvent
 from daycase.engine.evaluate import Evaluation
-from daycase.pathways.loader import PathwayError, load_pathway
+from daycase.engine.load import PathwayError, load_pathway
 from daycase.pathways.schema import Pathway
 from daycase.scenarios.schema import Action, Expect, Scenario
 from daycase.services.cases import CaseService
@@ -93,10 +93,16 @@ def load_scenario(
     pathway_id = pathway_override or scenario.pathway
     if pathway_id is None:
         raise ScenarioError(f"{name}: no pathway: give `pathway:` or --pathway")
+    version = scenario.pathway_version
     try:
-        pathway = catalog.get(pathway_id)
+        pathway = catalog.get(pathway_id, version)
     except UnknownPathway as exc:
-        raise ScenarioError(f"{name}: pathway: unknown pathway {pathway_id!r}") from exc
+        if exc.version is None:
+            raise ScenarioError(f"{name}: pathway: unknown pathway {pathway_id!r}") from exc
+        known = ", ".join(catalog.versions(pathway_id))
+        raise ScenarioError(
+            f"{name}: pathway_version: {pathway_id} has no version {version!r} (known: {known})"
+        ) from exc
     problems = _check_names(scenario, pathway)
     if problems:
         raise ScenarioError("\n".join(f"{name}: {p}" for p in problems))
@@ -206,6 +212,7 @@ def _run(name: str, s: Scenario, pathway: Pathway, catalog: PathwayCatalog) -> S
         OpenCase(
             actor=Actor("scenario", "admin"),
             pathway_id=pathway.id,
+            pathway_version=pathway.version,
             mrn=s.case.patient.mrn,
             given_name=s.case.patient.given_name,
             family_name=s.case.patient.family_name,
@@ -274,6 +281,7 @@ def _act(
                 reason=a.reason or "",
                 at=a.corrected_at,
                 data=a.data,
+                override_reason=a.override_reason,
             ),
         )
         return amended if isinstance(amended, Refusal) else amended.event_id

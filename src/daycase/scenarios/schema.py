@@ -1,4 +1,4 @@
-"""The scenario file format (scenario room); see ../shared/spec/scenario-format.md.
+"""The scenario file format (scenario room); see docs/scenarios.md.
 
 Unknown keys, times without a timezone and actions that are not exactly one of record,
 amend, void or expect are file errors (exit 2), reported with the action index.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 RefusalName = Literal["gate", "role", "invalid", "duplicate", "closed"]
 
@@ -77,7 +77,7 @@ class Action(Strict):
         kind = kinds[0]
         allowed = {
             "record": {"data", "occurred_at", "override_reason", "expect_refused", "as_"},
-            "amend": {"data", "corrected_at", "reason", "expect_refused", "as_"},
+            "amend": {"data", "corrected_at", "reason", "override_reason", "expect_refused", "as_"},
             "void": {"reason", "expect_refused", "as_"},
             "expect": set(),
         }[kind]
@@ -112,6 +112,15 @@ class Action(Strict):
 
 class Scenario(Strict):
     pathway: str | None = None
+    pathway_version: str | None = None  # a released version; the latest when left out
+
+    @field_validator("pathway_version", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError('write the version as text in quotes, e.g. "2.0"')
+        return value
+
     now: AwareDatetime | None = None
     case: CaseSpec
     actions: list[Action]

@@ -74,7 +74,7 @@ class CaseService:
 
     def open_case(self, cmd: OpenCase) -> CaseOpened | Refusal:
         """Open a case with a family code unique among that day's cases."""
-        pathway = self.catalog.get(cmd.pathway_id)
+        pathway = self.catalog.get(cmd.pathway_id, cmd.pathway_version)
         day = cmd.scheduled_start.date() if cmd.scheduled_start.tzinfo else None
         taken = {c.family_code for c in self.store.cases(on=day)} if day else set()
         code = self._family_code(pathway, taken)
@@ -122,8 +122,9 @@ class CaseService:
         return state
 
     def pathway_of(self, state: CaseState) -> Pathway:
+        """The exact definition the case was opened with (PathwayUnavailable otherwise)."""
         assert state.opened is not None
-        return self.catalog.get(state.opened.pathway_id)
+        return self.catalog.for_case(state.opened)
 
     def evaluate(
         self, case_id: str, *, now: datetime | None = None

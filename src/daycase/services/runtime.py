@@ -14,7 +14,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from daycase.config import Settings
-from daycase.pathways.loader import builtin_pathway
+from daycase.engine.load import builtin_pathway
 from daycase.services.accounts import AccountService, User
 from daycase.services.board import case_rows
 from daycase.services.cases import CaseNotFound, CaseService, Clock, shifted_clock

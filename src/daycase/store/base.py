@@ -25,6 +25,8 @@ class CaseSummary:
 
     case_id: str
     pathway_id: str
+    pathway_version: str
+    pathway_digest: str
     scheduled_start_iso: str
     family_code: str
 

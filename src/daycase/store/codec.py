@@ -2,12 +2,18 @@
 
 The canonical form (sorted keys, no spaces, UTF-8) is what gets hashed, so any edit of a
 stored row, a reordering or a cut shows up when the chain is re-computed.
+
+Every body carries `event_version` (absent in bodies stored before versions existed:
+version 1). Reading a body runs its kind's upcasters from its version to the current
+one, so old bodies stay exactly as stored (their hashes still hold) and the engine only
+ever sees current events.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -23,6 +29,44 @@ from daycase.types import JSONObject
 
 GENESIS_HASH = "0" * 64
 
+# Before pathway versions existed every stored case was opened on the built-in kyphoplasty
+# 1.0, whose canonical definition has this digest (a test checks it against the file).
+KYPHOPLASTY_1_0_DIGEST = "5cc3e1df96afce3edcd88d599310914bf79ae8f37c175f7e1768ed46b5ef27ad"
+LEGACY_DIGESTS = {("kyphoplasty", "1.0"): KYPHOPLASTY_1_0_DIGEST}
+
+EVENT_VERSIONS = {"CaseOpened": 2, "StepRecorded": 1, "EventAmended": 2, "EventVoided": 1}
+
+
+def _case_opened_1_to_2(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 had no pathway digest: it was the built-in definition of its version."""
+    key = (raw["pathway_id"], raw["pathway_version"])
+    return {**raw, "pathway_digest": LEGACY_DIGESTS.get(key, "")}
+
+
+def _event_amended_1_to_2(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 amendments were never gate-checked, so never overrides."""
+    return {**raw, "override": False, "override_reason": None}
+
+
+# (kind, from version) → the function that lifts a body one version up.
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("CaseOpened", 1): _case_opened_1_to_2,
+    ("EventAmended", 1): _event_amended_1_to_2,
+}
+
+
+def upcast(raw: dict[str, Any]) -> dict[str, Any]:
+    """A stored body lifted to the current version of its kind."""
+    kind = raw["kind"]
+    version = raw.get("event_version", 1)
+    current = EVENT_VERSIONS.get(kind, 1)
+    if not isinstance(version, int) or version > current:
+        raise ValueError(f"{kind} version {version!r} is newer than this daycase knows")
+    while version < current:
+        raw = UPCASTERS[(kind, version)](raw)
+        version += 1
+    return raw
+
 
 def event_kind(event: Event) -> str:
     """The stored name of an event's type."""
@@ -31,8 +75,10 @@ def event_kind(event: Event) -> str:
 
 def event_to_dict(event: Event) -> JSONObject:
     """A JSON-ready object for one event; datetimes become ISO 8601 with offset."""
+    kind = event_kind(event)
     base: JSONObject = {
-        "kind": event_kind(event),
+        "kind": kind,
+        "event_version": EVENT_VERSIONS[kind],
         "event_id": event.event_id,
         "case_id": event.case_id,
         "seq": event.seq,
@@ -44,6 +90,7 @@ def event_to_dict(event: Event) -> JSONObject:
         base.update(
             pathway_id=event.pathway_id,
             pathway_version=event.pathway_version,
+            pathway_digest=event.pathway_digest,
             patient={
                 "mrn": event.patient.mrn,
                 "given_name": event.patient.given_name,
@@ -70,6 +117,8 @@ def event_to_dict(event: Event) -> JSONObject:
             reason=event.reason,
             at=event.at.isoformat() if event.at else None,
             data=event.data,
+            override=event.override,
+            override_reason=event.override_reason,
         )
     else:
         base.update(target_event_id=event.target_event_id, reason=event.reason)
@@ -77,7 +126,8 @@ def event_to_dict(event: Event) -> JSONObject:
 
 
 def event_from_dict(raw: dict[str, Any]) -> Event:
-    """Rebuild an event from `event_to_dict` output."""
+    """Rebuild an event from `event_to_dict` output of this or any earlier version."""
+    raw = upcast(raw)
     common: dict[str, Any] = {
         "event_id": raw["event_id"],
         "case_id": raw["case_id"],
@@ -93,6 +143,7 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
             **common,
             pathway_id=raw["pathway_id"],
             pathway_version=raw["pathway_version"],
+            pathway_digest=raw["pathway_digest"],
             patient=Patient(
                 mrn=p["mrn"],
                 given_name=p["given_name"],
@@ -121,6 +172,8 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
             reason=raw["reason"],
             at=datetime.fromisoformat(raw["at"]) if raw["at"] else None,
             data=raw["data"],
+            override=raw["override"],
+            override_reason=raw["override_reason"],
         )
     if kind == "EventVoided":
         return EventVoided(**common, target_event_id=raw["target_event_id"], reason=raw["reason"])

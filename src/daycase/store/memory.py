@@ -53,6 +53,8 @@ class MemoryEventStore:
                 summary = CaseSummary(
                     case_id=case_id,
                     pathway_id=first.pathway_id,
+                    pathway_version=first.pathway_version,
+                    pathway_digest=first.pathway_digest,
                     scheduled_start_iso=first.scheduled_start.isoformat(),
                     family_code=first.family_code,
                 )

@@ -143,6 +143,8 @@ _LOAD = (
 _SUMMARY_COLUMNS = (
     cases_table.c.case_id,
     cases_table.c.pathway_id,
+    cases_table.c.pathway_version,
+    cases_table.c.pathway_digest,
     cases_table.c.scheduled_start,
     cases_table.c.family_code,
 )
@@ -270,6 +272,8 @@ class SqlEventStore:
             row = {
                 "case_id": case_id,
                 "pathway_id": first.pathway_id,
+                "pathway_version": first.pathway_version,
+                "pathway_digest": first.pathway_digest,
                 "scheduled_start": first.scheduled_start.isoformat(),
                 "scheduled_date": first.scheduled_start.date().isoformat(),
                 "family_code": first.family_code,
@@ -345,6 +349,8 @@ class SqlEventStore:
             CaseSummary(
                 case_id=row.case_id,
                 pathway_id=row.pathway_id,
+                pathway_version=row.pathway_version,
+                pathway_digest=row.pathway_digest,
                 scheduled_start_iso=row.scheduled_start,
                 family_code=row.family_code,
             )

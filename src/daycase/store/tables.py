@@ -25,6 +25,8 @@ cases_table = sa.Table(
     metadata,
     sa.Column("case_id", sa.Text, primary_key=True),
     sa.Column("pathway_id", sa.Text, nullable=False),
+    sa.Column("pathway_version", sa.Text, nullable=False),
+    sa.Column("pathway_digest", sa.String(64), nullable=False),
     sa.Column("scheduled_start", sa.Text, nullable=False),
     sa.Column("scheduled_date", sa.String(10), nullable=False, index=True),
     sa.Column("family_code", sa.Text, nullable=False),

@@ -21,10 +21,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from daycase.api.deps import STAFF_ROLES, RuntimeDep
-from daycase.engine.check import terminal_entry
 from daycase.engine.commands import Actor, AmendEvent, OpenCase, RecordStep, Refusal, VoidEvent
 from daycase.engine.evaluate import evaluate
 from daycase.engine.events import StepRecorded
+from daycase.engine.gates import terminal_entry
 from daycase.services.accounts import SignInRefused, User
 from daycase.services.board import board, family_board
 from daycase.services.cases import CaseNotFound

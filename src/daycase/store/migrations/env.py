@@ -7,6 +7,7 @@ engine comes from `make_engine`, so SQLite files get their WAL pragmas from the 
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from daycase.store.sql import make_engine, metadata
 
@@ -32,16 +33,35 @@ def run_online() -> None:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                _sqlite_foreign_keys(connection, on=False)
             context.configure(
                 connection=connection,
                 target_metadata=metadata,
                 transactional_ddl=True,
-                render_as_batch=connection.dialect.name == "sqlite",
+                render_as_batch=sqlite,
             )
             with context.begin_transaction():
                 context.run_migrations()
+            if sqlite:
+                _sqlite_foreign_keys(connection, on=True)
     finally:
         engine.dispose()
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    """SQLite rebuilds a table to alter it (batch mode); a table others refer to (`cases`)
+    can only be dropped with foreign keys off, which SQLite allows only outside a
+    transaction. After the migration they are turned on again and every reference checked.
+    """
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    if on:
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migration left rows with broken references: {broken[:5]}")
 
 
 if context.is_offline_mode():
