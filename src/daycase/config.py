@@ -21,6 +21,31 @@ class Settings(BaseSettings):
         default="America/New_York",
         description="The centre's timezone (IANA name): what 'today' means for boards.",
     )
+    centre_name: str = Field(
+        default="the surgery center",
+        description="The centre's name, on every patient page and the going-home sheet.",
+    )
+    centre_phone: str = Field(
+        default="the phone number your care team gave you",
+        description="The number patients call with a concern, on every patient page.",
+    )
+    default_pathway: str = Field(
+        default="kyphoplasty",
+        description="The pathway new cases are opened on (its latest version).",
+    )
+    pathway_files: list[str] = Field(
+        default=[],
+        description=(
+            "Pathway files the server knows besides the built-in ones, as JSON: "
+            '["/etc/daycase/vertebroplasty-1.0.yaml"].'
+        ),
+    )
+    admin_roles: list[str] = Field(
+        default=["admin"],
+        description=(
+            'Roles that manage the centre (users, screen links, audit), as JSON: ["admin"].'
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address `daycase serve` listens on.")
     port: int = Field(default=8000, description="Port `daycase serve` listens on.")
     token_ttl_hours: float = Field(

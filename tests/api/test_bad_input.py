@@ -268,7 +268,9 @@ BAD_CASES: list[Any] = [
     ),
     pytest.param({"levels": [1]}, "levels.0", id="number-for-level"),
     pytest.param({"pathway": "nope"}, "pathway", id="unknown-pathway"),
-    pytest.param({"pathway": None}, "pathway", id="null-pathway"),
+    pytest.param({"pathway_version": "9.9"}, "pathway_version", id="unknown-pathway-version"),
+    pytest.param({"pathway_version": 2.0}, "pathway_version", id="number-for-version"),
+    pytest.param({"pathway_version": ""}, "pathway_version", id="empty-version"),
     pytest.param(
         {"scheduled_start": iso(now_utc() - timedelta(days=400))},
         "scheduled_start",

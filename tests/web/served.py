@@ -270,7 +270,12 @@ def record(
     fields: Mapping[str, FieldValue] | None = None,
     level: str | None = None,
 ) -> None:
-    """Record a step through its form, and wait for the page to say it is recorded."""
+    """Record a step through its form, and wait for the page to say it is recorded.
+
+    The last confirmation is taken off first: the same step recorded twice in a row says
+    the same words, and the wait must see this recording's answer, not the one before.
+    """
+    page.evaluate("() => document.getElementById('saved-notice')?.remove()")
     submit(page, site, step, at=at, fields=fields, level=level)
     # wait_for watches the page as it changes, where expect() polls at growing intervals.
     saved = f"{PATHWAY.step(step).title} recorded"

@@ -36,6 +36,30 @@ VITALS: dict[str, FieldValue] = {
     "resp_rate": 14,
     "temperature_c": 36.8,
 }
+SIGN_IN = (
+    "identity_site_procedure_consent_confirmed",
+    "site_marked",
+    "anesthesia_check_complete",
+    "pulse_oximeter_on",
+    "allergies_known",
+    "airway_risk_assessed",
+    "blood_loss_risk_assessed",
+)
+TIME_OUT = (
+    "team_introduced",
+    "patient_procedure_levels_confirmed",
+    "imaging_displayed",
+    "critical_events_reviewed",
+)
+SIGN_OUT = (
+    "procedure_and_levels_recorded",
+    "counts_correct",
+    "specimens_labelled",
+    "equipment_issues_addressed",
+    "recovery_concerns_handed_over",
+)
+ALDRETE = ("activity", "respiration", "circulation", "consciousness", "oxygen_saturation")
+PADSS = ("vital_signs", "ambulation", "nausea_vomiting", "pain", "surgical_bleeding")
 # Every step the day needs: a complete day shows each of them done.
 REQUIRED_STEPS = [s.id for s in PATHWAY.steps if s.need == "required"] + ["discharged"]
 
@@ -104,8 +128,7 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
         fields={
             "medications.0.name": "alendronate",
             "medications.0.kind": "prescription",
-            "allergies": "latex",
-            "anticoagulant": "none",
+            "allergies": "sulfa",
         },
     )
     record(
@@ -120,6 +143,14 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
             "bladder_bowel": "normal",
         },
     )
+    with at_the_case(doc):
+        record(
+            doc,
+            site,
+            "imaging_review",
+            at=at(7),
+            fields={"modality": "mri", "levels_confirmed": ["L2"], "findings": "L2 fracture"},
+        )
     with at_the_case(gas):
         record(
             gas,
@@ -218,16 +249,19 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
     record(nurse, site, "out_of_room", at=at(34))
     record(nurse, site, "pacu_arrival", at=at(36))
     recovery: dict[str, FieldValue] = {**VITALS, "bp_systolic": 124, "pain_score": 2}
+    neuro: dict[str, FieldValue] = {
+        "leg_strength": "normal",
+        "leg_sensation": "normal",
+        "bladder_bowel": "normal",
+    }
+    # Recovery as 2.0 asks: vitals every 15 min in the first hour, legs every 30 min.
     record(nurse, site, "pacu_vitals", at=at(38), fields={**recovery, "sedation": 0})
-    record(
-        nurse,
-        site,
-        "neuro_check",
-        at=at(39),
-        fields={"leg_strength": "normal", "leg_sensation": "normal", "bladder_bowel": "normal"},
-    )
+    record(nurse, site, "neuro_check", at=at(39), fields=neuro)
     aldrete = ["activity", "respiration", "circulation", "consciousness", "oxygen_saturation"]
     record(nurse, site, "aldrete_score", at=at(40), fields=dict.fromkeys(aldrete, 2))
+    for minute in (53, 68, 83):
+        record(nurse, site, "pacu_vitals", at=at(minute), fields={**recovery, "sedation": 0})
+    record(nurse, site, "neuro_check", at=at(68), fields=neuro)
     padss = ["vital_signs", "ambulation", "nausea_vomiting", "pain", "surgical_bleeding"]
     record(nurse, site, "padss_score", at=at(80), fields=dict.fromkeys(padss, 2))
     record(
@@ -254,16 +288,21 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
             "no_driving_acknowledged": True,
         },
     )
+    with at_the_case(doc):
+        record(doc, site, "discharge_order", at=at(85), fields={"post_anesthesia_assessed": True})
     expect(refused(nurse, site, "discharged", at=at(86))).to_have_text(
         "In recovery for 50 min; 10 more minutes needed"
     )
+    record(nurse, site, "pacu_vitals", at=at(96), fields={**recovery, "sedation": 0})
+    record(nurse, site, "neuro_check", at=at(96), fields=neuro)
     record(nurse, site, "discharged", at=at(100))
 
     expect(nurse.locator(".case-head")).to_contain_text("Phase Discharged")
     for step in REQUIRED_STEPS:
         expect(nurse.locator(f"#step-{step} header .badge")).to_have_text("done")
-    # A closed case offers no more forms.
-    expect(nurse.locator(".step details")).to_have_count(0)
+    # A closed case offers no more forms but the next-day call's.
+    expect(nurse.locator(".step details")).to_have_count(1)
+    expect(nurse.locator("#step-follow_up_call details")).to_have_count(1)
     screenshot(nurse, "case-discharged")
 
     nurse.get_by_role("link", name="Patient view").click()
@@ -271,8 +310,14 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
     sheet = nurse.locator(".sheet")
     expect(sheet).to_contain_text("Do not drive")
     expect(sheet).to_contain_text("You have been sent to physical therapy")
+    expect(sheet).to_contain_text("The opening was closed without stitches.")
+    expect(sheet).to_contain_text("A nurse will call you tomorrow")
+    expect(sheet).to_contain_text("Going home with: Sam Daylong.")
+    expect(sheet).to_contain_text("Call the surgery center at the phone number your care team")
     follow_up = at(60 * 24 * 14).astimezone(site.tz)
-    expect(sheet).to_contain_text(f"{follow_up.day} {follow_up:%B %Y}")
+    expect(sheet).to_contain_text(f"{follow_up:%B} {follow_up.day}, {follow_up.year}")
+    for staff_title in ("WHO Sign In", "PADSS", "Trocar"):
+        expect(nurse.locator("main")).not_to_contain_text(staff_title)
     screenshot(nurse, "patient-view-discharged")
     # Printed, the page is the going-home sheet alone.
     nurse.emulate_media(media="print")
@@ -285,6 +330,34 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
     expect(desk.locator(f'tr[data-case="{case_id}"]')).to_contain_text("Discharged")
     expect(family.locator("#family tr", has_text=code)).to_contain_text("Gone home")
     screenshot(family, "family-gone-home")
+
+    # The next day's board lists the call to make; the nurse records it from there.
+    nurse.goto(site.url(f"/board?date={day + timedelta(days=1)}"))
+    call = nurse.locator(f'#calls tr[data-call="{case_id}"]')
+    expect(call).to_contain_text("due")
+    screenshot(nurse, "board-calls-to-make")
+    call.get_by_role("link", name=re.compile("^Record the call")).click()
+    record(
+        nurse,
+        site,
+        "follow_up_call",
+        at=site.now(),
+        fields={
+            "reached": True,
+            "new_leg_weakness_or_numbness": False,
+            "bladder_or_bowel_problem": False,
+            "breathing_problem_or_chest_pain": False,
+            "fever": False,
+            "wound_problem": False,
+            "fall": False,
+            "pain_score": 3,
+            "antithrombotic_restarted": "not_applicable",
+            "action": "none",
+        },
+    )
+    expect(nurse.locator(".case-head")).to_contain_text("Phase Discharged")
+    nurse.goto(site.url(f"/board?date={day + timedelta(days=1)}"))
+    expect(nurse.locator(f'#calls tr[data-call="{case_id}"]')).to_have_count(0)
 
 
 def test_a_gate_refusal_and_a_proceduralist_override(site: Site) -> None:
@@ -380,8 +453,10 @@ def test_entries_are_amended_and_voided_from_the_history(site: Site) -> None:
                     "last_taken_at": (start - timedelta(hours=30)).isoformat(),
                 },
             ],
-            "allergies": ["latex", "iodine"],
-            "anticoagulant": "not_held",
+            "allergies": ["sulfa"],
+            "antithrombotics": [
+                {"drug": "apixaban", "last_dose_at": (start - timedelta(hours=80)).isoformat()}
+            ],
         },
     )
     nurse = site.page_as("nurse", path=f"/cases/{case_id}")
@@ -419,11 +494,11 @@ def test_entries_are_amended_and_voided_from_the_history(site: Site) -> None:
     # Correcting one field leaves the others as they were: times, lists and rows
     # recorded elsewhere come back from the form unchanged.
     medication = history.locator("li", has_text="Medication review at")
-    _amend(nurse, site, medication, "medication_review", {"anticoagulant": "held"})
+    _amend(nurse, site, medication, "medication_review", {"allergies": "sulfa, codeine"})
     expect(history.locator("li", has_text="Amended:").last).to_have_text(
-        re.compile(r"Amended: Anticoagulant: held — reason: Corrected anticoagulant\s*$")
+        re.compile(r"Amended: Allergies: sulfa, codeine — reason: Corrected allergies\s*$")
     )
-    expect(medication).to_contain_text("Allergies: latex, iodine")
+    expect(medication).to_contain_text("drug: apixaban")
     desk = site.page_as("front_desk", path=f"/cases/{case_id}")
     check_in = desk.locator(".history li", has_text="Check-in at")
     _amend(desk, site, check_in, "check_in", {"escort_name": "Samuel Amendola"})
@@ -519,3 +594,164 @@ def test_boards_in_other_contexts_follow_a_recording_without_reload(site: Site) 
     expect(notice).to_have_count(0)
     for page in (board, family, nurse):
         assert page.evaluate("() => window.liveSwaps") >= 1  # never reloaded
+
+
+def _to_recovery_through_the_api(site: Site, case_id: str, t0: datetime, *, leak: str) -> None:
+    """A 2.0 case from check-in to arrival in recovery (t0 + 62 min), recorded by the API."""
+
+    def api(name: str, step: str, minute: float, data: dict[str, object] | None = None) -> None:
+        site.record_api(name, case_id, step, at=t0 + timedelta(minutes=minute), data=data)
+
+    site.check_in_api(case_id, at=t0)
+    api("nurse", "preop_vitals", 2, {**VITALS, "pain_score": 5})
+    api(
+        "nurse", "medication_review", 4, {"medications": [], "allergies": [], "antithrombotics": []}
+    )
+    normal = {"leg_strength": "normal", "leg_sensation": "normal", "bladder_bowel": "normal"}
+    api("nurse", "back_assessment", 6, {"pain_score": 6, **normal})
+    api(
+        "proceduralist",
+        "imaging_review",
+        8,
+        {"modality": "ct", "levels_confirmed": ["T12"], "findings": "T12 fracture"},
+    )
+    api(
+        "anesthesia",
+        "anesthesia_consult",
+        10,
+        {"plan": "local_sedation", "asa_class": 2, "mallampati": 2},
+    )
+    api("nurse", "antibiotic_given", 30, {"drug": "cefazolin", "dose_mg": 2000, "route": "iv"})
+    api(
+        "nurse",
+        "sign_in",
+        32,
+        dict.fromkeys(SIGN_IN, True),
+    )
+    api("nurse", "in_room", 40)
+    api("nurse", "positioned_prone", 41)
+    api("anesthesia", "anesthesia_start", 42, {"type": "local_sedation"})
+    api("nurse", "site_prepped", 43, {"shaved": False, "draped": True})
+    api(
+        "proceduralist",
+        "time_out",
+        44,
+        dict.fromkeys(TIME_OUT, True),
+    )
+    api("proceduralist", "level_confirmed", 45, {"level": "T12", "method": "fluoroscopy"})
+    api("proceduralist", "incision", 46)
+    api("proceduralist", "trocar_placed", 47, {"level": "T12", "approach": "bipedicular"})
+    api(
+        "proceduralist",
+        "balloon_inflated",
+        49,
+        {"level": "T12", "max_pressure_psi": 150, "volume_ml": 3},
+    )
+    api("proceduralist", "balloon_removed", 51, {"level": "T12"})
+    api(
+        "proceduralist",
+        "cement_injected",
+        53,
+        {"level": "T12", "volume_ml": 4, "leakage": "major", "leakage_site": leak},
+    )
+    api("proceduralist", "final_imaging", 55, {"cement_distribution_ok": False, "leakage": "major"})
+    api("nurse", "dressing_applied", 56, {"pressure_applied": True, "sutures": True})
+    api(
+        "nurse",
+        "sign_out",
+        57,
+        dict.fromkeys(SIGN_OUT, True),
+    )
+    api("anesthesia", "anesthesia_end", 57)
+    api("nurse", "out_of_room", 60)
+    api("nurse", "pacu_arrival", 62)
+
+
+def test_the_reviews_unsafe_patient_goes_home_only_with_a_physicians_override(
+    site: Site,
+) -> None:
+    """No recovery vitals, both legs weak and a new bladder change, a major leak into the
+    spinal canal, warning signs never explained: the nurse is refused with every reason
+    in words and offered no way round; a proceduralist records it anyway with a reason."""
+    case_id, _ = site.open_case(
+        mrn="MRN-U7001",
+        given_name="Uma",
+        family_name="Unsafe",
+        birth_date="1942-06-02",
+        levels=["T12"],
+    )
+    t0 = site.now() - timedelta(minutes=150)
+    _to_recovery_through_the_api(site, case_id, t0, leak="epidural")
+
+    def api(name: str, step: str, minute: float, data: dict[str, object] | None = None) -> None:
+        site.record_api(name, case_id, step, at=t0 + timedelta(minutes=minute), data=data)
+
+    api(
+        "nurse",
+        "neuro_check",
+        70,
+        {"leg_strength": "reduced_both", "leg_sensation": "normal", "bladder_bowel": "abnormal"},
+    )
+    api(
+        "nurse",
+        "aldrete_score",
+        100,
+        dict.fromkeys(ALDRETE, 2),
+    )
+    api(
+        "nurse",
+        "padss_score",
+        105,
+        dict.fromkeys(PADSS, 2),
+    )
+    api(
+        "nurse",
+        "discharge_consult",
+        110,
+        {
+            "medications_reviewed": True,
+            "physical_therapy": "not_needed",
+            "warning_signs_explained": False,
+            "instructions_given": True,
+        },
+    )
+    api("proceduralist", "discharge_order", 112, {"post_anesthesia_assessed": True})
+    api(
+        "nurse",
+        "transport_confirmed",
+        114,
+        {"escort_name": "Ola", "escort_present": True, "no_driving_acknowledged": True},
+    )
+
+    path = f"/cases/{case_id}"
+    nurse = site.page_as("nurse", path=path)
+    open_step_form(nurse, "discharged").get_by_role("button", name="Record").click()
+    said = nurse.locator("#step-discharged [role=alert]")
+    for reason in (
+        "Discharge consult: warning signs not explained",
+        "No recovery vitals recorded",
+        "Active alert: New neurological deficit",
+        "Active alert: Cement leakage: major; site epidural at T12",
+        "Active alert: Recovery vitals overdue",
+    ):
+        expect(said).to_contain_text(reason)
+    expect(
+        nurse.locator("#step-discharged").get_by_role("button", name="Record anyway")
+    ).to_have_count(0)
+    expect(nurse.locator("#step-discharged header .badge")).to_have_text("blocked")
+    screenshot(nurse, "case-unsafe-discharge-refused")
+
+    doc = site.page_as("proceduralist", path=path)
+    card = doc.locator("#step-discharged")
+    open_step_form(doc, "discharged").get_by_role("button", name="Record").click()
+    card.get_by_label("Reason to record anyway").fill(
+        "Reviewed with the spine surgeon; plan agreed"
+    )
+    card.get_by_role("button", name="Record anyway").click()
+    expect(doc.locator("#saved-notice")).to_have_text("Discharged home recorded (override)")
+    expect(doc.locator(".case-head")).to_contain_text("Phase Discharged")
+    doc.get_by_role("link", name="Patient view").click()
+    sheet = doc.locator(".sheet")
+    expect(sheet).to_contain_text("You have stitches.")
+    expect(doc.locator("main")).not_to_contain_text("Cement leakage")
+    expect(doc.locator("main")).not_to_contain_text("override")

@@ -83,7 +83,9 @@ def seeded(site: Site) -> Seeded:
         data={
             "medications": [{"name": "warfarin", "kind": "prescription"}],
             "allergies": ["sulfonamide"],
-            "anticoagulant": "not_held",
+            "antithrombotics": [
+                {"drug": "warfarin", "last_dose_at": (start - timedelta(hours=20)).isoformat()}
+            ],
         },
     )
     site.record_api(
@@ -252,7 +254,7 @@ def test_the_viewers_family_board_shows_no_phi(site: Site, seeded: Seeded) -> No
     # The search is not blind: the staff board of the same day shows names, levels, alerts.
     staff = site.page_as("nurse", path=f"/board?date={seeded.day}")
     found = set(_phi_found(staff.content(), *_phi_of_the_day(site, seeded.day)))
-    assert {"Zelda", "Quimby", "T12", "L5", "anticoagulant_not_held"} <= found
+    assert {"Zelda", "Quimby", "T12", "L5", "antithrombotic_not_held"} <= found
 
 
 def test_a_display_link_shows_no_phi_and_can_be_revoked(site: Site, seeded: Seeded) -> None:

@@ -17,7 +17,6 @@ from daycase.services.accounts import User
 from daycase.services.runtime import Runtime
 
 SESSION_COOKIE = "daycase_session"
-STAFF_ROLES = frozenset({"front_desk", "nurse", "anesthesia", "proceduralist", "admin"})
 
 
 # The dependencies are `async def` so that FastAPI runs them on the event loop: a plain
@@ -67,8 +66,8 @@ async def current_user(
 UserDep = Annotated[User, Depends(current_user)]
 
 
-async def staff_user(user: UserDep) -> User:
-    if user.role not in STAFF_ROLES:
+async def staff_user(user: UserDep, runtime: RuntimeDep) -> User:
+    if not runtime.centre.is_staff(user.role):
         raise ApiRefusal("role", "This sign-in may only see the family board")
     return user
 
@@ -76,8 +75,8 @@ async def staff_user(user: UserDep) -> User:
 StaffDep = Annotated[User, Depends(staff_user)]
 
 
-async def admin_user(user: UserDep) -> User:
-    if user.role != "admin":
+async def admin_user(user: UserDep, runtime: RuntimeDep) -> User:
+    if not runtime.centre.is_admin(user.role):
         raise ApiRefusal("role", "Only the centre manager (admin) may read the audit log")
     return user
 

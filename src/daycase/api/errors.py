@@ -17,6 +17,7 @@ from starlette.routing import Match
 
 from daycase.api.schemas import RefusalOut
 from daycase.engine.commands import Refusal
+from daycase.services.catalog import PathwayUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ STATUS = {
     "auth": 401,
     "not_found": 404,
     "too_large": 413,
+    "pathway_unavailable": 500,
 }
 
 
@@ -107,6 +109,12 @@ def install(app: FastAPI) -> None:
         return refusal_response(
             exc.kind, exc.messages, exc.fields, headers=exc.headers, status=exc.status
         )
+
+    @app.exception_handler(PathwayUnavailable)
+    async def _unavailable(_: Request, exc: PathwayUnavailable) -> JSONResponse:
+        # Never judge a case by another definition: say which case and which version.
+        log.error("%s", exc)
+        return refusal_response("pathway_unavailable", [str(exc)])
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

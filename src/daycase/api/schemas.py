@@ -16,8 +16,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # What `_no_control` accepts, said in the OpenAPI: no control character, not blank.
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-# Vertebral levels as the spec writes them; the pathway decides which it allows.
-LEVEL_PATTERN = r"^(C[1-7]|T[1-9]|T1[0-2]|L[1-5]|S1)$"
 
 
 def _no_control(value: str) -> str:
@@ -67,7 +65,7 @@ Day = Annotated[date, BeforeValidator(_iso_text)]
 Name = Annotated[str, _text(100), AfterValidator(_no_control)]
 Reason = Annotated[str, _text(2000), AfterValidator(_no_control)]
 Data = Annotated[dict[str, Any], AfterValidator(_unicode_only)]
-Level = Annotated[str, Field(json_schema_extra={"pattern": LEVEL_PATTERN})]
+Level = Annotated[str, Field(max_length=8)]  # the pathway decides which levels exist
 
 
 class In(BaseModel):
@@ -83,7 +81,18 @@ class PatientIn(In):
 
 
 class CaseIn(In):
-    pathway: str = Field(default="kyphoplasty", max_length=64)
+    pathway: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="A pathway id; the centre's default if left out",
+    )
+    pathway_version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="A released version such as 2.0; the latest if left out",
+    )
     patient: PatientIn
     # How many and which levels, and no repeats, the pathway checks (with plainer messages).
     levels: list[Level] = Field(
@@ -103,6 +112,7 @@ class AmendIn(In):
     at: Instant | None = None
     data: Data | None = None
     reason: Reason
+    override_reason: Reason | None = None
 
 
 class VoidIn(In):
@@ -204,6 +214,17 @@ class BoardRowOut(BaseModel):
     family_status: str
     family_colour: str
     running_long: bool
+
+
+class CallRowOut(BaseModel):
+    case_id: str
+    family_code: str
+    patient_name: str
+    step: str
+    went_home_at: str
+    status: Literal["red_flag", "missed", "due"]
+    detail: str
+    calls_made: int
 
 
 class FamilyRowOut(BaseModel):

@@ -299,6 +299,10 @@ def serve_cmd(
     demo: Annotated[
         bool, typer.Option("--demo", help="Seed today's demo cases and users.")
     ] = False,
+    pathway: Annotated[
+        list[Path] | None,
+        typer.Option("--pathway", help="A pathway file to serve besides the built-in ones."),
+    ] = None,
 ) -> None:
     """Serve the API (and pages) with uvicorn; the database is migrated first."""
     import uvicorn
@@ -313,7 +317,16 @@ def serve_cmd(
         updates["host"] = host
     if port:
         updates["port"] = port
+    if pathway:
+        updates["pathway_files"] = [*settings.pathway_files, *map(str, pathway)]
     settings = settings.model_copy(update=updates)
+    for file in settings.pathway_files:
+        try:
+            load_pathway(file)
+        except PathwayError as exc:
+            for problem in exc.problems:
+                err.print(f"[red]{exc.source}[/]: {problem}", highlight=False)
+            raise typer.Exit(2) from exc
     migrate(settings.db)
     if demo:
         from daycase.demo import seed_server_demo

@@ -69,8 +69,10 @@ def board_row(pathway: Pathway, state: CaseState, ev: Evaluation, *, now: dateti
         phase_title=pathway.phase(ev.phase).title,
         minutes_in_phase=_minutes(ev, now),
         next_due=[pathway.step(s).title for s in ev.next_due],
+        # A board shows what is wrong now: an active alert's current severity (the case
+        # history keeps the highest it reached).
         alerts=[
-            BoardAlert(code=a.code, severity=a.severity, message=a.message)
+            BoardAlert(code=a.code, severity=a.current_severity, message=a.message)
             for a in ev.active_alerts
         ],
         override=bool(ev.overrides),

@@ -14,10 +14,11 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from daycase.config import Settings
-from daycase.engine.load import builtin_pathway
 from daycase.services.accounts import AccountService, User
 from daycase.services.board import case_rows
 from daycase.services.cases import CaseNotFound, CaseService, Clock, shifted_clock
+from daycase.services.catalog import PathwayCatalog
+from daycase.services.centre import Centre, centre_from
 from daycase.services.displays import DisplayService
 from daycase.services.live import LiveHub
 from daycase.services.views import board_row_json, family_row_json
@@ -29,6 +30,7 @@ from daycase.store.sql import SqlEventStore, make_engine
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
+    centre: Centre
     store: SqlEventStore
     cases: CaseService
     accounts: AccountService
@@ -81,13 +83,15 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     """
     clock = clock or shifted_clock(settings.clock_offset_seconds)
     store = SqlEventStore(make_engine(settings.db))
-    roles = builtin_pathway("kyphoplasty").role_ids
+    catalog = PathwayCatalog.with_files(settings.pathway_files)
+    centre = centre_from(settings, catalog)
     runtime = Runtime(
         settings=settings,
+        centre=centre,
         store=store,
-        cases=CaseService(store, clock=clock),
+        cases=CaseService(store, catalog=catalog, clock=clock),
         accounts=AccountService(
-            SqlAccounts(store.engine), settings=settings, roles=roles, clock=clock
+            SqlAccounts(store.engine), settings=settings, roles=centre.role_ids, clock=clock
         ),
         hub=LiveHub(lambda case_id: runtime.render_case(case_id)),
         displays=DisplayService(SqlDisplayLinks(store.engine), clock=clock),

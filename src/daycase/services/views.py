@@ -5,6 +5,7 @@ from __future__ import annotations
 from daycase.engine.alerts import Alert
 from daycase.engine.evaluate import Evaluation
 from daycase.services.board import BoardRow, FamilyRow
+from daycase.services.calls import CallRow
 from daycase.types import JSONObject
 
 
@@ -59,4 +60,17 @@ def family_row_json(row: FamilyRow) -> JSONObject:
         "colour": row.colour,
         "minutes_in_status": row.minutes_in_status,
         "note": row.note,
+    }
+
+
+def call_row_json(row: CallRow) -> JSONObject:
+    return {
+        "case_id": row.case_id,
+        "family_code": row.family_code,
+        "patient_name": row.patient_name,
+        "step": row.step,
+        "went_home_at": row.went_home_at.isoformat(),
+        "status": row.status,
+        "detail": row.detail,
+        "calls_made": row.calls_made,
     }

@@ -11,14 +11,18 @@ from fastapi.staticfiles import StaticFiles
 
 def install_web(app: FastAPI) -> None:
     """Add the pages, the static files and the sign-in redirects to an app."""
-    from daycase.web.pages import LoginRequired, NotAllowed, render, router
+    from daycase.api.errors import refusal_response
+    from daycase.services.catalog import PathwayUnavailable
+    from daycase.web import case_pages, pages, patient_pages
+    from daycase.web.common import LoginRequired, NotAllowed, render
 
     app.mount(
         "/static",
         StaticFiles(directory=str(resources.files("daycase.web").joinpath("static"))),
         name="static",
     )
-    app.include_router(router)
+    for module in (pages, case_pages, patient_pages):
+        app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
@@ -37,4 +41,21 @@ def install_web(app: FastAPI) -> None:
             user=None,
             title="Not available for this sign-in",
             text="This page is not open to your role, or the form expired. Go back and try again.",
+        )
+
+    @app.exception_handler(PathwayUnavailable)
+    async def _unavailable(request: Request, exc: PathwayUnavailable) -> Response:
+        # Never a case judged by another definition than its own: the API answers its
+        # refusal JSON, a page says which case and which version in words.
+        if request.url.path.startswith("/api/"):
+            return refusal_response("pathway_unavailable", [str(exc)])
+        runtime = request.app.state.runtime
+        return render(
+            request,
+            runtime,
+            "message.html",
+            500,
+            user=None,
+            title="This case cannot be shown",
+            text=str(exc),
         )

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 
-from daycase.pathways.schema import FieldSpec, Step
+from daycase.pathways.schema import FieldSpec, Pathway, Step
 from daycase.types import JSON, JSONObject
 
-MEDICATION_ROWS = 4
+ROWS = 4  # empty rows a new list-of-objects form offers (an amend form adds its stored rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +39,12 @@ class Widget:
     rows: int = 0
 
 
-def widgets(step: Step, *, allowed_levels: list[str]) -> list[Widget]:
+def widgets(pathway: Pathway, step: Step) -> list[Widget]:
     """The inputs of a step's form, in the pathway's field order (`level` handled apart)."""
-    return [
-        _widget(name, spec, allowed_levels) for name, spec in step.fields.items() if name != "level"
-    ]
+    return [_widget(pathway, name, spec) for name, spec in step.fields.items() if name != "level"]
 
 
-def _widget(name: str, spec: FieldSpec, allowed_levels: list[str]) -> Widget:
+def _widget(pathway: Pathway, name: str, spec: FieldSpec) -> Widget:
     label = spec.label or name.replace("_", " ").capitalize()
     base = Widget(name=name, label=label, kind="text", required=not spec.optional)
     if spec.type in ("int", "number"):
@@ -61,14 +59,14 @@ def _widget(name: str, spec: FieldSpec, allowed_levels: list[str]) -> Widget:
     if spec.type == "bool":
         return replace(base, kind="confirm" if spec.must_be else "yesno")
     if spec.type == "enum":
-        return replace(base, kind="select", values=list(spec.values or []))
+        return replace(base, kind="select", values=pathway.enum_values(spec))
     if spec.type == "time":
         return replace(base, kind="time")
     if spec.type == "levels":
-        return replace(base, kind="levels", values=allowed_levels)
+        return replace(base, kind="levels", values=list(pathway.levels.allowed))
     if spec.type == "list" and spec.fields:
-        sub = [_widget(n, s, allowed_levels) for n, s in spec.fields.items()]
-        return replace(base, kind="rows", sub=sub, rows=MEDICATION_ROWS)
+        sub = [_widget(pathway, n, s) for n, s in spec.fields.items()]
+        return replace(base, kind="rows", sub=sub, rows=ROWS)
     if spec.type == "list":
         return replace(base, kind="textlist")
     return base
@@ -185,9 +183,16 @@ def _value(name: str, spec: FieldSpec, form: FormData, tz: ZoneInfo) -> JSON:
 
 
 def _rows(name: str, spec: FieldSpec, form: FormData, tz: ZoneInfo) -> list[JSON]:
+    """Every posted row, however many the form had (an amend form shows all stored rows)."""
     assert spec.fields is not None
+    prefix = f"f.{name}."
+    indices = {
+        int(key[len(prefix) :].split(".", 1)[0])
+        for key in form
+        if key.startswith(prefix) and key[len(prefix) :].split(".", 1)[0].isdigit()
+    }
     rows: list[JSON] = []
-    for i in range(MEDICATION_ROWS):
+    for i in sorted(indices):
         row: dict[str, Any] = {}
         for sub_name, sub_spec in spec.fields.items():
             raw = _text(form, f"f.{name}.{i}.{sub_name}")

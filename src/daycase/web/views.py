@@ -15,10 +15,9 @@ from daycase.engine.alerts import Alert
 from daycase.engine.evaluate import Evaluation
 from daycase.engine.events import CaseOpened, EventAmended, EventVoided, StepRecorded
 from daycase.engine.fold import CaseState, Entry
+from daycase.engine.gates import unmet_conditions
 from daycase.pathways.schema import Pathway, Step
 from daycase.web.forms import Widget, widgets
-
-CLINICAL_ROLES = {"front_desk", "nurse", "anesthesia", "proceduralist"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +106,13 @@ def entry_view(step: Step, e: Entry, *, tz: ZoneInfo) -> EntryView:
 
 
 def checklist(
-    pathway: Pathway, state: CaseState, ev: Evaluation, *, closed: bool, tz: ZoneInfo
+    pathway: Pathway,
+    state: CaseState,
+    ev: Evaluation,
+    *,
+    closed: bool,
+    tz: ZoneInfo,
+    now: datetime,
 ) -> list[PhaseView]:
     """Every step by phase with its status, who recorded it and the form to record it."""
     opened = state.opened
@@ -132,12 +137,20 @@ def checklist(
         else:
             levels = []
         once_done = step.when == "once" and bool(entries)
-        can_record = not closed and not once_done and (step.when != "per_level" or bool(levels))
+        can_record = not once_done and (step.when != "per_level" or bool(levels))
+        if step.aftercare:
+            # The next-day call: offered once the patient went home, whatever else holds.
+            fixed = step.model_copy(update={"gate": [c for c in step.gate if not c.overridable]})
+            can_record = can_record and not unmet_conditions(
+                pathway, fixed, state, at=now, level=None
+            )
+        else:
+            can_record = can_record and not closed
         view = StepView(
             step=step,
             status=ev.steps[step.id],
             entries=entries,
-            widgets=widgets(step, allowed_levels=pathway.levels.allowed),
+            widgets=widgets(pathway, step),
             levels=levels,
             can_record=can_record,
             columns=[n for n in step.fields if n != "level"] if step.when == "repeat" else [],
@@ -170,8 +183,9 @@ def history(pathway: Pathway, state: CaseState, *, tz: ZoneInfo) -> list[History
                 parts.append(f"time → {local(e.at, tz)}")
             if e.data:
                 parts.append(_patch_text(pathway.step(steps_of[e.target_event_id]), e.data, tz))
+            extra = f" — override: {e.override_reason}" if e.override else ""
             text, target, kind = (
-                f"Amended: {'; '.join(parts)} — reason: {e.reason}",
+                f"Amended: {'; '.join(parts)} — reason: {e.reason}{extra}",
                 e.target_event_id,
                 "amended",
             )

@@ -1,4 +1,4 @@
-"""Today's staff board and the de-identified family board (API room)."""
+"""Today's staff board, the next-day calls to make, and the family board (API room)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from fastapi import APIRouter
 
 from daycase.api.deps import RuntimeDep, StaffDep, UserDep
 from daycase.api.routes.common import DayQuery, day_or_today, refusals
-from daycase.api.schemas import BoardRowOut, FamilyRowOut
+from daycase.api.schemas import BoardRowOut, CallRowOut, FamilyRowOut
 from daycase.services.board import board, family_board
-from daycase.services.views import board_row_json, family_row_json
+from daycase.services.calls import calls_to_make
+from daycase.services.views import board_row_json, call_row_json, family_row_json
 
 router = APIRouter(tags=["boards"])
 
@@ -22,6 +23,15 @@ def staff_board(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> li
     rows = board(runtime.cases, on=on, now=runtime.now())
     runtime.audit_read(user, "board", [r.case_id for r in rows], on.isoformat())
     return [board_row_json(r) for r in rows]
+
+
+@router.get("/calls", response_model=list[CallRowOut], responses=refusals(403))
+def calls(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> list[dict[str, Any]]:
+    """The next-day calls to make on a day: red flags first, then missed, then due."""
+    on = day_or_today(runtime, day)
+    rows = calls_to_make(runtime.cases, on=on, now=runtime.now())
+    runtime.audit_read(user, "calls", [r.case_id for r in rows], on.isoformat())
+    return [call_row_json(r) for r in rows]
 
 
 @router.get("/family-board", response_model=list[FamilyRowOut], responses=refusals())

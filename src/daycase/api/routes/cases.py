@@ -80,17 +80,29 @@ def _stored(result: Event | Refusal) -> JSONResponse:
 
 @router.post("/cases", status_code=201, response_model=CaseCreatedOut, responses=refusals(403, 413))
 def open_case(body: CaseIn, user: StaffDep, runtime: RuntimeDep) -> CaseCreatedOut:
-    """Open a case for a patient on a day; answers its id and family code."""
+    """Open a case for a patient on a day; answers its id and family code.
+
+    The case takes the latest version of its pathway unless `pathway_version` names one.
+    """
+    pathway_id = body.pathway or runtime.centre.default_pathway
+    catalog = runtime.cases.catalog
     try:
-        runtime.cases.catalog.get(body.pathway)
+        pathway = catalog.get(pathway_id, body.pathway_version)
     except UnknownPathway as exc:
+        if exc.version is None:
+            raise ApiRefusal(
+                "invalid", "pathway: unknown pathway", fields={"pathway": "unknown pathway"}
+            ) from exc
+        known = ", ".join(catalog.versions(pathway_id))
+        problem = f"{pathway_id} has no released version {exc.version} (known: {known})"
         raise ApiRefusal(
-            "invalid", "pathway: unknown pathway", fields={"pathway": "unknown pathway"}
+            "invalid", f"pathway_version: {problem}", fields={"pathway_version": problem}
         ) from exc
     result = runtime.cases.open_case(
         OpenCase(
             actor=_actor(user),
-            pathway_id=body.pathway,
+            pathway_id=pathway.id,
+            pathway_version=pathway.version,
             mrn=body.patient.mrn,
             given_name=body.patient.given_name,
             family_name=body.patient.family_name,
@@ -102,7 +114,9 @@ def open_case(body: CaseIn, user: StaffDep, runtime: RuntimeDep) -> CaseCreatedO
     )
     if isinstance(result, Refusal):
         raise ApiRefusal.of(result)
-    return CaseCreatedOut(id=result.case_id, family_code=result.family_code, phase="scheduled")
+    return CaseCreatedOut(
+        id=result.case_id, family_code=result.family_code, phase=pathway.phases[0].id
+    )
 
 
 @router.get("/cases", response_model=list[CaseSummaryOut], responses=refusals(403))
@@ -200,7 +214,12 @@ def amend(
     """Correct an entry's clinical time and/or data, with a reason; the original stays."""
     _known_event(runtime, case_id, event_id)
     cmd = AmendEvent(
-        actor=_actor(user), target_event_id=event_id, reason=body.reason, at=body.at, data=body.data
+        actor=_actor(user),
+        target_event_id=event_id,
+        reason=body.reason,
+        at=body.at,
+        data=body.data,
+        override_reason=body.override_reason,
     )
     return _stored(runtime.cases.amend(case_id, cmd))
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
-from daycase.api.deps import STAFF_ROLES, RuntimeDep, UserDep, bearer_token
+from daycase.api.deps import RuntimeDep, UserDep, bearer_token
 from daycase.api.routes.common import refusals
 from daycase.services.live import Audience
 
@@ -34,7 +34,7 @@ async def stream(request: Request, user: UserDep, runtime: RuntimeDep) -> EventS
     The stream ends when its sign-in does (sign-out, end of shift, user disabled): it is
     checked again at most once per heartbeat interval, busy or idle.
     """
-    audience: Audience = "staff" if user.role in STAFF_ROLES else "family"
+    audience: Audience = "staff" if runtime.centre.is_staff(user.role) else "family"
     token = bearer_token(request)
     sub = runtime.hub.subscribe(audience)
     heartbeat_s = runtime.settings.heartbeat_seconds

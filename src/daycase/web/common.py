@@ -1,0 +1,100 @@
+"""What every page shares: templates, the signed-in user, CSRF-checked forms (web room)."""
+
+from __future__ import annotations
+
+from datetime import date
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from daycase.api.deps import RuntimeDep
+from daycase.services.accounts import User
+from daycase.services.runtime import Runtime
+from daycase.web import session as sess
+from daycase.web.views import local
+
+TEMPLATES = Jinja2Templates(directory=str(resources.files("daycase.web").joinpath("templates")))
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class NotAllowed(Exception):
+    """A signed-in user opened a page their role may not see."""
+
+
+def page_user(request: Request, runtime: RuntimeDep) -> User:
+    token = sess.session_token(request)
+    user = runtime.accounts.user_for_token(token) if token else None
+    if user is None:
+        raise LoginRequired(request.url.path)
+    return user
+
+
+PageUser = Annotated[User, Depends(page_user)]
+
+
+def staff_page(user: PageUser, runtime: RuntimeDep) -> User:
+    if not runtime.centre.is_staff(user.role):
+        raise NotAllowed
+    return user
+
+
+StaffPage = Annotated[User, Depends(staff_page)]
+
+
+def render(
+    request: Request, runtime: Runtime, name: str, status: int = 200, **ctx: Any
+) -> HTMLResponse:
+    token = sess.session_token(request)
+    base = {
+        "request": request,
+        "csrf": sess.csrf_for(token) if token else "",
+        "tz": runtime.tz,
+        "local": lambda dt: local(dt, runtime.tz),
+        "now_local": runtime.now().astimezone(runtime.tz),
+        "centre": runtime.centre,
+    }
+    return TEMPLATES.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+async def checked_form(request: Request) -> FormData:
+    form = await request.form()
+    submitted = form.get(sess.CSRF_FIELD) or request.headers.get(sess.CSRF_HEADER)
+    if not sess.csrf_ok(request, submitted if isinstance(submitted, str) else None):
+        raise NotAllowed
+    return form
+
+
+def form_text(form: FormData, key: str) -> str:
+    value = form.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def day_or_today(runtime: Runtime, text: str | None) -> date:
+    if text:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    return runtime.today()
+
+
+def with_login_csrf(
+    request: Request, runtime: Runtime, name: str, status: int, **ctx: Any
+) -> Response:
+    """A page with a pre-session form: the CSRF value goes in the form and in a cookie."""
+    value = sess.new_login_csrf()
+    page = render(request, runtime, name, status, login_csrf=value, **ctx)
+    sess.set_login_csrf(page, request, value)
+    return page
