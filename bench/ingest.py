@@ -34,7 +34,7 @@ TZ = ZoneInfo("America/New_York")
 LEVELS = [["L1"], ["T12", "L1"], ["T11"], ["L2", "L3"]]
 
 
-def scripted_days(target: int) -> list[tuple[OpenCase, list[RecordStep]]]:
+def scripted_days(target: int, *, version: str) -> list[tuple[OpenCase, list[RecordStep]]]:
     """Whole days, prepared before timing, until they hold `target` step events."""
     rng = random.Random(1)
     days: list[tuple[OpenCase, list[RecordStep]]] = []
@@ -48,6 +48,7 @@ def scripted_days(target: int) -> list[tuple[OpenCase, list[RecordStep]]]:
         opening = OpenCase(
             actor=Actor("desk", "front_desk"),
             pathway_id="kyphoplasty",
+            pathway_version=version,
             mrn=f"B-{n}",
             given_name="Bench",
             family_name=f"Patient{n}",
@@ -65,7 +66,7 @@ def scripted_days(target: int) -> list[tuple[OpenCase, list[RecordStep]]]:
                 data=p.data,
                 override_reason=p.override_reason,
             )
-            for p in day_script(levels, arrival, rng)
+            for p in day_script(levels, arrival, rng, version=version)
         ]
         days.append((opening, steps))
         total += len(steps)
@@ -88,10 +89,10 @@ class RawInserter:
 
     def catch_up(self) -> None:
         """Insert the service's new rows (its case rows untimed, its events timed)."""
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            self.source.execute("SELECT * FROM cases").fetchall(),
-        )
+        cases = self.source.execute("SELECT * FROM cases").fetchall()
+        if cases:
+            marks = ", ".join("?" * len(cases[0]))
+            self.conn.executemany(f"INSERT OR IGNORE INTO cases VALUES ({marks})", cases)
         rows = self.source.execute(
             "SELECT id, case_id, seq, event_id, kind, recorded_at, body, prev_hash, hash "
             "FROM events WHERE kind = 'StepRecorded' AND id > ? ORDER BY id",
@@ -116,7 +117,9 @@ class RawInserter:
         self.conn.close()
 
 
-def interleaved(db: Path, raw_db: Path, target: int) -> tuple[int, float, int, float, list[str]]:
+def interleaved(
+    db: Path, raw_db: Path, target: int, *, version: str
+) -> tuple[int, float, int, float, list[str]]:
     """Record whole days through the service and, after every few days, insert the same
     rows raw: both sides meet the same disk in the same minutes, so the ratio is fair.
 
@@ -127,7 +130,7 @@ def interleaved(db: Path, raw_db: Path, target: int) -> tuple[int, float, int, f
     migrate(url)
     store = open_store(url)
     raw = RawInserter(db, raw_db)
-    days = scripted_days(target)
+    days = scripted_days(target, version=version)
     clock = ScriptClock(datetime(2026, 11, 26, 6, tzinfo=TZ))
     service = CaseService(store, clock=clock, rng=random.Random(2))
     recorded, case_ids, seconds = 0, [], 0.0
@@ -151,12 +154,12 @@ def interleaved(db: Path, raw_db: Path, target: int) -> tuple[int, float, int, f
 
 
 def evaluate_times(
-    db: Path, case_ids: list[str], *, cases: int = 50, rounds: int = 20
+    db: Path, case_ids: list[str], *, version: str, cases: int = 50, rounds: int = 20
 ) -> list[float]:
     """Milliseconds to evaluate complete one-day cases (state already folded)."""
     store = open_store(f"sqlite:///{db}")
     service = CaseService(store)
-    pathway = builtin_pathway("kyphoplasty")
+    pathway = builtin_pathway("kyphoplasty", version)
     states: list[CaseState] = [service.state(c) for c in case_ids[:cases]]
     store.close()
     times: list[float] = []
@@ -174,11 +177,16 @@ def evaluate_times(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument(
+        "--pathway-version", default="2.0", help="the kyphoplasty version the days run on"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         service_db, raw_db = Path(tmp) / "service.db", Path(tmp) / "raw.db"
-        n, secs, raw_n, raw_secs, case_ids = interleaved(service_db, raw_db, args.events)
-        times = evaluate_times(service_db, case_ids)
+        n, secs, raw_n, raw_secs, case_ids = interleaved(
+            service_db, raw_db, args.events, version=args.pathway_version
+        )
+        times = evaluate_times(service_db, case_ids, version=args.pathway_version)
     events_per_s = n / secs
     raw_per_s = raw_n / raw_secs
     qs = statistics.quantiles(times, n=100)

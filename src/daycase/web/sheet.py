@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from daycase.engine.evaluate import Evaluation
 from daycase.engine.fold import CaseState
+from daycase.engine.gates import terminal_entry
 from daycase.pathways.schema import DischargeSheet, Pathway, Step
 from daycase.types import JSON
 
@@ -42,7 +43,12 @@ def patient_step(step: Step) -> PatientStep:
 def now_and_next(
     pathway: Pathway, state: CaseState, ev: Evaluation
 ) -> tuple[PatientStep | None, PatientStep | None]:
-    """The last step done and the next one due, never a hidden step or a terminal one."""
+    """The last step done and the next one due, never a hidden step. Once the case is
+    closed, its outcome is what happened (unless staff explain it in person: then none)."""
+    outcome = terminal_entry(pathway, state)
+    if outcome is not None:
+        step = pathway.step(outcome.step)
+        return (None if step.patient.hidden else patient_step(step)), None
     shown = [s for s in pathway.steps if not s.patient.hidden and s.need != "terminal"]
     done = [s for s in shown if ev.steps[s.id] == "done"]
     last = max(done, key=lambda s: max(e.at for e in state.step_entries(s.id)), default=None)
