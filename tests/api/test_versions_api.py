@@ -26,6 +26,7 @@ from tests.api.wire import (
     shared_api,
     vitals_data,
 )
+from tests.support.checklists import ALDRETE, NORMAL_LEGS, PADSS, SIGN_IN, SIGN_OUT, TIME_OUT
 from tests.support.databases import BACKENDS
 
 
@@ -98,43 +99,6 @@ def test_a_case_whose_definition_is_not_here_is_an_error_naming_it(api: Api) -> 
     assert "2.0" in said
 
 
-ALL_TRUE = {
-    "sign_in": (
-        "identity_site_procedure_consent_confirmed",
-        "site_marked",
-        "anesthesia_check_complete",
-        "pulse_oximeter_on",
-        "allergies_known",
-        "airway_risk_assessed",
-        "blood_loss_risk_assessed",
-    ),
-    "time_out": (
-        "team_introduced",
-        "patient_procedure_levels_confirmed",
-        "imaging_displayed",
-        "critical_events_reviewed",
-    ),
-    "sign_out": (
-        "procedure_and_levels_recorded",
-        "counts_correct",
-        "specimens_labelled",
-        "equipment_issues_addressed",
-        "recovery_concerns_handed_over",
-    ),
-}
-SCORE = {
-    "aldrete_score": (
-        "activity",
-        "respiration",
-        "circulation",
-        "consciousness",
-        "oxygen_saturation",
-    ),
-    "padss_score": ("vital_signs", "ambulation", "nausea_vomiting", "pain", "surgical_bleeding"),
-}
-NORMAL = {"leg_strength": "normal", "leg_sensation": "normal", "bladder_bowel": "normal"}
-
-
 class Day:
     """One 2.0 case recorded through the API, back-charted from `base` (minutes after it)."""
 
@@ -170,7 +134,7 @@ class Day:
             4,
             {"medications": [], "allergies": [], "antithrombotics": []},
         )
-        ok("nurse", "back_assessment", 6, {"pain_score": 6, **NORMAL})
+        ok("nurse", "back_assessment", 6, {"pain_score": 6, **NORMAL_LEGS})
         ok(
             "proceduralist",
             "imaging_review",
@@ -184,12 +148,12 @@ class Day:
             {"plan": "local_sedation", "asa_class": 2, "mallampati": 2},
         )
         ok("nurse", "antibiotic_given", 30, {"drug": "cefazolin", "dose_mg": 2000, "route": "iv"})
-        ok("nurse", "sign_in", 32, dict.fromkeys(ALL_TRUE["sign_in"], True))
+        ok("nurse", "sign_in", 32, dict.fromkeys(SIGN_IN, True))
         ok("nurse", "in_room", 40)
         ok("nurse", "positioned_prone", 41)
         ok("anesthesia", "anesthesia_start", 42, {"type": "local_sedation"})
         ok("nurse", "site_prepped", 43, {"shaved": False, "draped": True})
-        ok("proceduralist", "time_out", 44, dict.fromkeys(ALL_TRUE["time_out"], True))
+        ok("proceduralist", "time_out", 44, dict.fromkeys(TIME_OUT, True))
         ok("proceduralist", "level_confirmed", 45, {"level": "L1", "method": "fluoroscopy"})
         ok("proceduralist", "incision", 46)
         ok("proceduralist", "trocar_placed", 47, {"level": "L1", "approach": "bipedicular"})
@@ -213,7 +177,7 @@ class Day:
             {"cement_distribution_ok": True, "leakage": "none"},
         )
         ok("nurse", "dressing_applied", 56, {"pressure_applied": True, "sutures": False})
-        ok("nurse", "sign_out", 57, dict.fromkeys(ALL_TRUE["sign_out"], True))
+        ok("nurse", "sign_out", 57, dict.fromkeys(SIGN_OUT, True))
         ok("anesthesia", "anesthesia_end", 57)
         ok("nurse", "out_of_room", 60)
         ok("nurse", "pacu_arrival", 62)
@@ -224,9 +188,9 @@ class Day:
             for minute in (62, 77, 92, 107, 122):
                 self.ok("nurse", "pacu_vitals", minute, {**vitals_data(), "sedation": 0})
             for minute in (62, 92, 122):
-                self.ok("nurse", "neuro_check", minute, dict(NORMAL))
-        self.ok("nurse", "aldrete_score", 100, dict.fromkeys(SCORE["aldrete_score"], 2))
-        self.ok("nurse", "padss_score", 105, dict.fromkeys(SCORE["padss_score"], 2))
+                self.ok("nurse", "neuro_check", minute, dict(NORMAL_LEGS))
+        self.ok("nurse", "aldrete_score", 100, dict.fromkeys(ALDRETE, 2))
+        self.ok("nurse", "padss_score", 105, dict.fromkeys(PADSS, 2))
         self.ok(
             "nurse",
             "discharge_consult",

@@ -10,12 +10,13 @@ recording without a reload.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from playwright.sync_api import Locator, Page, expect
 
+from tests.support.checklists import ALDRETE, NORMAL_LEGS, PADSS, SIGN_IN, SIGN_OUT, TIME_OUT
 from tests.web.served import (
     PATHWAY,
     SCREENSHOTS,
@@ -36,30 +37,6 @@ VITALS: dict[str, FieldValue] = {
     "resp_rate": 14,
     "temperature_c": 36.8,
 }
-SIGN_IN = (
-    "identity_site_procedure_consent_confirmed",
-    "site_marked",
-    "anesthesia_check_complete",
-    "pulse_oximeter_on",
-    "allergies_known",
-    "airway_risk_assessed",
-    "blood_loss_risk_assessed",
-)
-TIME_OUT = (
-    "team_introduced",
-    "patient_procedure_levels_confirmed",
-    "imaging_displayed",
-    "critical_events_reviewed",
-)
-SIGN_OUT = (
-    "procedure_and_levels_recorded",
-    "counts_correct",
-    "specimens_labelled",
-    "equipment_issues_addressed",
-    "recovery_concerns_handed_over",
-)
-ALDRETE = ("activity", "respiration", "circulation", "consciousness", "oxygen_saturation")
-PADSS = ("vital_signs", "ambulation", "nausea_vomiting", "pain", "surgical_bleeding")
 # Every step the day needs: a complete day shows each of them done.
 REQUIRED_STEPS = [s.id for s in PATHWAY.steps if s.need == "required"] + ["discharged"]
 
@@ -166,29 +143,14 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
         at=at(10),
         fields={"drug": "cefazolin", "dose_mg": 2000, "route": "iv"},
     )
-    sign_in_checks = [
-        "identity_site_procedure_consent_confirmed",
-        "site_marked",
-        "anesthesia_check_complete",
-        "pulse_oximeter_on",
-        "allergies_known",
-        "airway_risk_assessed",
-        "blood_loss_risk_assessed",
-    ]
-    record(nurse, site, "sign_in", at=at(12), fields=dict.fromkeys(sign_in_checks, True))
+    record(nurse, site, "sign_in", at=at(12), fields=dict.fromkeys(SIGN_IN, True))
     record(nurse, site, "in_room", at=at(14))
     record(nurse, site, "positioned_prone", at=at(15))
     with at_the_case(gas):
         record(gas, site, "anesthesia_start", at=at(16), fields={"type": "local_sedation"})
     record(nurse, site, "site_prepped", at=at(17), fields={"shaved": False, "draped": True})
-    time_out_checks = [
-        "team_introduced",
-        "patient_procedure_levels_confirmed",
-        "imaging_displayed",
-        "critical_events_reviewed",
-    ]
     with at_the_case(doc):
-        record(doc, site, "time_out", at=at(18), fields=dict.fromkeys(time_out_checks, True))
+        record(doc, site, "time_out", at=at(18), fields=dict.fromkeys(TIME_OUT, True))
         record(
             doc, site, "level_confirmed", at=at(19), level="L2", fields={"method": "fluoroscopy"}
         )
@@ -227,18 +189,12 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
         at=at(30),
         fields={"pressure_applied": True, "sutures": False},
     )
-    sign_out_checks = [
-        "procedure_and_levels_recorded",
-        "counts_correct",
-        "equipment_issues_addressed",
-        "recovery_concerns_handed_over",
-    ]
     record(
         nurse,
         site,
         "sign_out",
         at=at(31),
-        fields={**dict.fromkeys(sign_out_checks, True), "specimens_labelled": False},
+        fields={**dict.fromkeys(SIGN_OUT, True), "specimens_labelled": False},
     )
     with at_the_case(gas):
         record(gas, site, "anesthesia_end", at=at(31))
@@ -257,13 +213,11 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
     # Recovery as 2.0 asks: vitals every 15 min in the first hour, legs every 30 min.
     record(nurse, site, "pacu_vitals", at=at(38), fields={**recovery, "sedation": 0})
     record(nurse, site, "neuro_check", at=at(39), fields=neuro)
-    aldrete = ["activity", "respiration", "circulation", "consciousness", "oxygen_saturation"]
-    record(nurse, site, "aldrete_score", at=at(40), fields=dict.fromkeys(aldrete, 2))
+    record(nurse, site, "aldrete_score", at=at(40), fields=dict.fromkeys(ALDRETE, 2))
     for minute in (53, 68, 83):
         record(nurse, site, "pacu_vitals", at=at(minute), fields={**recovery, "sedation": 0})
     record(nurse, site, "neuro_check", at=at(68), fields=neuro)
-    padss = ["vital_signs", "ambulation", "nausea_vomiting", "pain", "surgical_bleeding"]
-    record(nurse, site, "padss_score", at=at(80), fields=dict.fromkeys(padss, 2))
+    record(nurse, site, "padss_score", at=at(80), fields=dict.fromkeys(PADSS, 2))
     record(
         nurse,
         site,
@@ -596,19 +550,25 @@ def test_boards_in_other_contexts_follow_a_recording_without_reload(site: Site) 
         assert page.evaluate("() => window.liveSwaps") >= 1  # never reloaded
 
 
-def _to_recovery_through_the_api(site: Site, case_id: str, t0: datetime, *, leak: str) -> None:
-    """A 2.0 case from check-in to arrival in recovery (t0 + 62 min), recorded by the API."""
+def _recorder(site: Site, case_id: str, t0: datetime) -> Callable[..., None]:
+    """Record steps of one case through the API at minutes after `t0`."""
 
     def api(name: str, step: str, minute: float, data: dict[str, object] | None = None) -> None:
         site.record_api(name, case_id, step, at=t0 + timedelta(minutes=minute), data=data)
+
+    return api
+
+
+def _to_recovery_through_the_api(site: Site, case_id: str, t0: datetime, *, leak: str) -> None:
+    """A 2.0 case from check-in to arrival in recovery (t0 + 62 min), recorded by the API."""
+    api = _recorder(site, case_id, t0)
 
     site.check_in_api(case_id, at=t0)
     api("nurse", "preop_vitals", 2, {**VITALS, "pain_score": 5})
     api(
         "nurse", "medication_review", 4, {"medications": [], "allergies": [], "antithrombotics": []}
     )
-    normal = {"leg_strength": "normal", "leg_sensation": "normal", "bladder_bowel": "normal"}
-    api("nurse", "back_assessment", 6, {"pain_score": 6, **normal})
+    api("nurse", "back_assessment", 6, {"pain_score": 6, **NORMAL_LEGS})
     api(
         "proceduralist",
         "imaging_review",
@@ -683,9 +643,7 @@ def test_the_reviews_unsafe_patient_goes_home_only_with_a_physicians_override(
     t0 = site.now() - timedelta(minutes=150)
     _to_recovery_through_the_api(site, case_id, t0, leak="epidural")
 
-    def api(name: str, step: str, minute: float, data: dict[str, object] | None = None) -> None:
-        site.record_api(name, case_id, step, at=t0 + timedelta(minutes=minute), data=data)
-
+    api = _recorder(site, case_id, t0)
     api(
         "nurse",
         "neuro_check",

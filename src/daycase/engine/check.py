@@ -172,11 +172,12 @@ def decide_amend(
             merged[key] = value
     raw_level = merged.get("level") if step.when == "per_level" else None
     level = raw_level if isinstance(raw_level, str) else target.level
-    others = state.without(target.event_id)
     alerts_at = _alerts_at(pathway)
 
     def blocked() -> list[Unmet]:
+        """The step's gate at the corrected time, over the others: the entry left out."""
         assert cmd.at is not None
+        others = state.without(target.event_id)
         return unmet_conditions(pathway, step, others, at=cmd.at, level=level, alerts_at=alerts_at)
 
     if moves and reason and not can_override and (gate := blocked()):
@@ -194,7 +195,7 @@ def decide_amend(
             _time_problems(pathway, state, cmd.at, recorded_at=target.recorded_at, field="at")
         )
         if not problems and moves:
-            problems.update(_window_after(pathway, step, others, cmd.at))
+            problems.update(_window_after(pathway, step, state.without(target.event_id), cmd.at))
     if problems:
         return Refusal.of_fields(problems)
     corrected_at = cmd.at or target.at

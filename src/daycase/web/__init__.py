@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 def install_web(app: FastAPI) -> None:
     """Add the pages, the static files and the sign-in redirects to an app."""
     from daycase.api.errors import refusal_response
+    from daycase.services.cases import CaseNotFound
     from daycase.services.catalog import PathwayUnavailable
     from daycase.web import case_pages, pages, patient_pages
     from daycase.web.common import LoginRequired, NotAllowed, render
@@ -41,6 +42,20 @@ def install_web(app: FastAPI) -> None:
             user=None,
             title="Not available for this sign-in",
             text="This page is not open to your role, or the form expired. Go back and try again.",
+        )
+
+    @app.exception_handler(CaseNotFound)
+    async def _no_case(request: Request, exc: CaseNotFound) -> Response:
+        if request.url.path.startswith("/api/"):
+            return refusal_response("not_found", [f"No case with id {exc}"])
+        return render(
+            request,
+            request.app.state.runtime,
+            "message.html",
+            404,
+            user=None,
+            title="No such case",
+            text="Check the link, or find the case on the board.",
         )
 
     @app.exception_handler(PathwayUnavailable)

@@ -20,7 +20,6 @@ from daycase.engine.events import StepRecorded
 from daycase.engine.gates import terminal_entry
 from daycase.pathways.schema import Pathway, Step
 from daycase.services.accounts import User
-from daycase.services.cases import CaseNotFound
 from daycase.services.runtime import Runtime
 from daycase.web.common import StaffPage, checked_form, form_text, is_htmx, render
 from daycase.web.forms import FormProblem, form_values, parse, parse_time, widgets
@@ -143,12 +142,7 @@ async def new_case(request: Request, runtime: RuntimeDep, user: StaffPage) -> Re
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, runtime: RuntimeDep, user: StaffPage, case_id: str) -> Response:
-    try:
-        ctx = case_context(runtime, case_id)
-    except CaseNotFound:
-        return render(
-            request, runtime, "message.html", 404, user=user, title="No such case", text=""
-        )
+    ctx = case_context(runtime, case_id)
     runtime.audit_read(user, "read_case", [case_id], "page")
     partial = "_case_main.html" if is_htmx(request) else "case.html"
     return render(request, runtime, partial, user=user, outcome=None, **ctx)
@@ -168,13 +162,8 @@ def _clinical_time(form: FormData, runtime: Runtime) -> datetime | str:
 async def record(request: Request, runtime: RuntimeDep, user: StaffPage, case_id: str) -> Response:
     form = await checked_form(request)
     step_id = form_text(form, "step")
-    try:
-        state = runtime.cases.state(case_id)
-        pathway = runtime.cases.pathway_of(state)
-    except CaseNotFound:
-        return render(
-            request, runtime, "message.html", 404, user=user, title="No such case", text=""
-        )
+    state = runtime.cases.state(case_id)
+    pathway = runtime.cases.pathway_of(state)
     outcome: dict[str, Any] = {"step": step_id, "level": form_text(form, "level"), "form": form}
     if not pathway.has_step(step_id):
         outcome["messages"] = [f"Unknown step {step_id}"]
@@ -248,12 +237,7 @@ async def amend(
     request: Request, runtime: RuntimeDep, user: StaffPage, case_id: str, event_id: str
 ) -> Response:
     form = await checked_form(request)
-    try:
-        state = runtime.cases.state(case_id)
-    except CaseNotFound:
-        return render(
-            request, runtime, "message.html", 404, user=user, title="No such case", text=""
-        )
+    state = runtime.cases.state(case_id)
     pathway = runtime.cases.pathway_of(state)
     target = next(
         (e for e in state.history if isinstance(e, StepRecorded) and e.event_id == event_id), None

@@ -14,7 +14,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from daycase.api.deps import RuntimeDep
 from daycase.engine.evaluate import evaluate
-from daycase.services.cases import CaseNotFound
 from daycase.services.runtime import Runtime
 from daycase.web import session as sess
 from daycase.web.common import StaffPage, form_text, render, with_login_csrf
@@ -54,12 +53,7 @@ def _patient_context(runtime: Runtime, case_id: str) -> dict[str, Any]:
 def patient_view_staff(
     request: Request, runtime: RuntimeDep, user: StaffPage, case_id: str
 ) -> Response:
-    try:
-        ctx = _patient_context(runtime, case_id)
-    except CaseNotFound:
-        return render(
-            request, runtime, "message.html", 404, user=user, title="No such case", text=""
-        )
+    ctx = _patient_context(runtime, case_id)
     runtime.audit_read(user, "read_case", [case_id], "patient view")
     return render(request, runtime, "patient.html", user=user, **ctx)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from daycase.engine.alerts import RuleContext, Span
+from daycase.engine.fold import Entry
 from daycase.engine.rules import rule
-from daycase.engine.rules.readings import grouped, message
+from daycase.engine.rules.readings import message, track_latest
 from daycase.pathways.rules import RuleParams
 from daycase.pathways.schema import AlertRule
 
@@ -65,16 +68,11 @@ def levels_differ(alert: AlertRule, params: LevelsDiffer, ctx: RuleContext) -> l
     imaging must confirm.
     """
     planned = ctx.state.planned_levels
-    tracker = ctx.tracker()
-    for at, group in grouped(ctx.entries(alert.step)):
-        listed = group[-1].data.get(params.list_field)
+
+    def reading(review: Entry) -> tuple[bool, dict[str, Any]]:
+        listed = review.data.get(params.list_field)
         differs = isinstance(listed, list) and set(map(str, listed)) != set(planned)
         shown = ", ".join(map(str, listed)) if isinstance(listed, list) else ""
-        tracker.set(
-            at,
-            differs,
-            severity=alert.severity,
-            step=alert.step,
-            message=message(alert, listed=shown, planned=", ".join(planned)),
-        )
-    return tracker.spans
+        return differs, {"listed": shown, "planned": ", ".join(planned)}
+
+    return track_latest(alert, ctx, ctx.entries(alert.step), reading)

@@ -12,13 +12,14 @@ import math
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
 from daycase.engine.alerts import RuleContext, Span
 from daycase.engine.fold import Entry
 from daycase.engine.rules import rule
-from daycase.engine.rules.readings import grouped, message
+from daycase.engine.rules.readings import grouped, message, track_latest
 from daycase.engine.validate import parse_time
 from daycase.pathways.rules import RuleParams
 from daycase.pathways.schema import AlertRule, DrugClass, Medicines
@@ -161,17 +162,12 @@ def material_hits(allergies: Iterable[str], medicines: Medicines) -> list[str]:
 @rule("material_allergy", params=MaterialAllergy)
 def material_allergy(alert: AlertRule, params: MaterialAllergy, ctx: RuleContext) -> list[Span]:
     """An allergy to something the procedure uses: contrast, cement, skin prep, latex…"""
-    tracker = ctx.tracker()
-    for at, group in grouped(ctx.entries(params.allergy_step)):
-        hits = material_hits(_allergies(group[-1], params.allergy_field), ctx.pathway.medicines)
-        tracker.set(
-            at,
-            bool(hits),
-            severity=alert.severity,
-            step=alert.step,
-            message=message(alert, detail=", ".join(hits)),
-        )
-    return tracker.spans
+
+    def reading(review: Entry) -> tuple[bool, dict[str, Any]]:
+        hits = material_hits(_allergies(review, params.allergy_field), ctx.pathway.medicines)
+        return bool(hits), {"detail": ", ".join(hits)}
+
+    return track_latest(alert, ctx, ctx.entries(params.allergy_step), reading)
 
 
 class AntithromboticHold(RuleParams):
@@ -225,17 +221,12 @@ def antithrombotic_hold(
     alert: AlertRule, params: AntithromboticHold, ctx: RuleContext
 ) -> list[Span]:
     """A blood thinner whose last dose is closer to the scheduled start than its hold time."""
-    tracker = ctx.tracker()
-    for at, group in grouped(ctx.entries(alert.step)):
-        phrases = not_held(group[-1], params, ctx)
-        tracker.set(
-            at,
-            bool(phrases),
-            severity=alert.severity,
-            step=alert.step,
-            message=message(alert, detail="; ".join(phrases)),
-        )
-    return tracker.spans
+
+    def reading(review: Entry) -> tuple[bool, dict[str, Any]]:
+        phrases = not_held(review, params, ctx)
+        return bool(phrases), {"detail": "; ".join(phrases)}
+
+    return track_latest(alert, ctx, ctx.entries(alert.step), reading)
 
 
 class DrugNeedsTest(RuleParams):

@@ -6,7 +6,7 @@ the pathway file, so a centre can set its own limits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -106,6 +106,23 @@ def grouped(entries: list[Entry]) -> Iterator[tuple[datetime, list[Entry]]]:
             j += 1
         yield entries[i].at, entries[i : j + 1]
         i = j + 1
+
+
+def track_latest(
+    alert: AlertRule,
+    ctx: RuleContext,
+    entries: list[Entry],
+    reading: Callable[[Entry], tuple[bool, dict[str, Any]]],
+) -> list[Span]:
+    """Active while the latest of the entries (by clinical time) gives a true reading; the
+    reading's values fill the alert's message."""
+    tracker = ctx.tracker()
+    for at, group in grouped(entries):
+        active, values = reading(group[-1])
+        tracker.set(
+            at, active, severity=alert.severity, step=alert.step, message=message(alert, **values)
+        )
+    return tracker.spans
 
 
 @rule("latest_check", params=StepChecks)
