@@ -40,10 +40,18 @@ def test_every_registered_rule_is_documented() -> None:
     assert [rule for rule in REGISTRY if f"`{rule}`" not in text] == []
 
 
-def test_the_docs_stand_alone() -> None:
-    """The project's docs never point into the shared folder beside the checkout."""
-    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        assert "../shared" not in path.read_text(encoding="utf-8"), path
+def test_the_project_stands_alone() -> None:
+    """Nothing the project ships or documents points outside the checkout, and it says
+    its licence: Apache-2.0, with the licence text beside it."""
+    outside = "../" + "shared"
+    shipped = [ROOT / "README.md", ROOT / "pyproject.toml", *(ROOT / "docs").glob("*.md")]
+    shipped += [p for p in (ROOT / "src").rglob("*") if p.suffix in {".py", ".yaml", ".html"}]
+    shipped += list((ROOT / "tests" / "scenarios").glob("*"))
+    assert [str(p) for p in shipped if outside in p.read_text(encoding="utf-8")] == []
+    assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License" in licence
+    assert "Version 2.0, January 2004" in licence
 
 
 def test_every_setting_is_documented() -> None:

@@ -6,8 +6,19 @@ test fails when one is missing there.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfoNotFoundError
+
+import tzlocal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def machine_timezone() -> str:
+    """The IANA name of the machine's zone (UTC when it cannot be told)."""
+    try:
+        return str(tzlocal.get_localzone_name() or "UTC")
+    except (ZoneInfoNotFoundError, LookupError, ValueError, OSError):
+        return "UTC"
 
 
 class Settings(BaseSettings):
@@ -18,8 +29,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the event store; a SQLite file by default.",
     )
     timezone: str = Field(
-        default="America/New_York",
-        description="The centre's timezone (IANA name): what 'today' means for boards.",
+        default_factory=machine_timezone,
+        description=(
+            "The centre's timezone (IANA name): what 'today' means for boards; the "
+            "machine's own zone unless set."
+        ),
     )
     centre_name: str = Field(
         default="the surgery center",

@@ -450,10 +450,13 @@ def seed_day(
     first_start: time = time(7, 30),
     progress: Progress | None = None,
     pathway_version: str | None = None,
+    untouched: int = 0,
 ) -> CaseService:
     """Open `patients` cases on `day`, 50 min apart from `first_start`; replay to `until`.
 
-    The cases are opened on `pathway_version` of kyphoplasty (the latest when None).
+    The cases are opened on `pathway_version` of kyphoplasty (the latest when None). The
+    last `untouched` cases are opened and nothing more, whatever the clock says: patients
+    a demo user can take from check-in at any hour.
     """
     rng = random.Random(seed)
     clock = ScriptClock(datetime.combine(day, time(6, 0), tz))
@@ -481,6 +484,10 @@ def seed_day(
         if isinstance(opened, Refusal):
             raise RuntimeError(f"demo case refused: {opened.messages}")
         arrival = start - timedelta(minutes=60)
+        if i >= patients - untouched:
+            if progress is not None and task is not None:
+                progress.advance(task)
+            continue
         script = day_script(
             levels, arrival, rng, variant=VARIANTS[i % len(VARIANTS)], version=version
         )
@@ -625,6 +632,7 @@ def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str,
                     until=now,
                     first_start=first.time(),
                     progress=progress,
+                    untouched=2,
                 )
                 seed_calls(runtime.store, day=day - timedelta(days=1), tz=runtime.tz, now=now)
         users: list[tuple[str, str, str]] = []

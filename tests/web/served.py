@@ -31,7 +31,7 @@ from daycase.pathways.schema import FieldSpec
 from tests.support.server import PASSWORD, Server
 
 CHROMIUM = Path("/usr/bin/chromium")
-# The flags of /work/shared/RECIPES.md: without the networking ones Chromium keeps trying
+# Without the networking flags, Chromium keeps trying
 # to reach the internet, which is closed on the test machines.
 CHROMIUM_ARGS = [
     "--no-sandbox",
