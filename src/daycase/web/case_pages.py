@@ -43,7 +43,6 @@ def case_context(runtime: Runtime, case_id: str) -> dict[str, Any]:
         "phases": checklist(pathway, state, ev, closed=closed, tz=runtime.tz, now=now),
         "history": history(pathway, state, tz=runtime.tz),
         "alerts": alert_rows(ev.alerts),
-        "default_at": now.astimezone(runtime.tz).strftime("%Y-%m-%dT%H:%M"),
         "widgets_for": lambda step: widgets(pathway, step),
         "may_override": lambda role: role in pathway.override_roles,
         "form_values": lambda step, data: form_values(step, data, tz=runtime.tz),

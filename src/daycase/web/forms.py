@@ -115,11 +115,17 @@ class FormProblem(ValueError):
 
 
 def parse_time(text: str, tz: ZoneInfo) -> str:
-    """A `datetime-local` value (no zone) read in the centre's timezone, as ISO 8601."""
+    """A `datetime-local` value (no zone) read in the centre's timezone, as ISO 8601.
+
+    Years outside 1900 to 2199 are refused here: no clinical time lies there, and a year such
+    as 9999 cannot even be moved to another timezone.
+    """
     try:
         dt = datetime.fromisoformat(text)
     except ValueError as exc:
         raise FormProblem("must be a date and time") from exc
+    if not 1900 <= dt.year <= 2199:
+        raise FormProblem("must be a real date and time (years 1900 to 2199)")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
     return dt.isoformat()
