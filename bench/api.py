@@ -341,7 +341,13 @@ def run_server(db_url: str, tmp: Path, backend: str, profile: Path | None) -> It
         profile.mkdir(parents=True, exist_ok=True)
         out = profile / f"{backend}.txt"
         command = [py_spy, "record", "--nonblocking", "--threads", "--format", "raw"]
-        command += ["--rate", "100", "-o", str(out), *os.environ.get("BENCH_PY_SPY", "").split()]
+        command += [
+            "--rate",
+            os.environ.get("BENCH_PY_SPY_RATE", "100"),
+            "-o",
+            str(out),
+            *os.environ.get("BENCH_PY_SPY", "").split(),
+        ]
         command += ["--"]
         command += [sys.executable, "-m", "daycase", "serve", "--port", str(port)]
         command += ["--db", db_url]

@@ -6,10 +6,11 @@ test fails when one is missing there.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfoNotFoundError
 
 import tzlocal
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,19 +61,89 @@ class Settings(BaseSettings):
             'Roles that manage the centre (users, screen links, audit), as JSON: ["admin"].'
         ),
     )
+    desk_roles: list[str] = Field(
+        default=["front_desk"],
+        description=(
+            "Staff roles that read the schedule, the patients' details and the steps they "
+            "record themselves, but no other clinical detail (minimum necessary), as JSON: "
+            '["front_desk"].'
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address `daycase serve` listens on.")
     port: int = Field(default=8000, description="Port `daycase serve` listens on.")
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The address staff and screens use to reach the server, e.g. "
+            "https://daycase.example.org; links the server hands out (screen links) start "
+            "with it. Unset: http://HOST:PORT (the machine's name when HOST is 0.0.0.0), "
+            "never the address a request claims."
+        ),
+    )
+    forwarded_allow_ips: list[str] = Field(
+        default=["127.0.0.1", "::1"],
+        description=(
+            "Addresses of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For "
+            'headers `daycase serve` believes, as JSON: ["10.0.0.5"]; "*" trusts any.'
+        ),
+    )
     token_ttl_hours: float = Field(
         default=12.0, gt=0, description="How long a sign-in lasts: one shift."
     )
+    session_idle_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description=(
+            "A sign-in (page or API token) unused this long is refused as expired, within "
+            "the shift's `token_ttl_hours`: the automatic logoff."
+        ),
+    )
     login_slow_after: int = Field(
-        default=3, ge=1, description="Failed sign-ins for one user name before answers slow down."
+        default=3,
+        ge=1,
+        description="Failed sign-ins for one user name (or one address) before answers slow down.",
     )
     login_lock_after: int = Field(
-        default=5, ge=1, description="Failed sign-ins for one user name before it is locked."
+        default=5,
+        ge=1,
+        description=(
+            "Failed sign-ins for one user name from browsers without its device cookie before "
+            "such browsers are refused for it (429); browsers it signed in on before still can."
+        ),
+    )
+    login_address_lock_after: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Failed sign-ins (or patient look-ups) from one client address, without a device "
+            "cookie, before that address is refused for a while (429)."
+        ),
     )
     login_lock_minutes: float = Field(
-        default=15.0, gt=0, description="How long a locked user name is refused (429)."
+        default=15.0,
+        gt=0,
+        description=(
+            "How long a lock lasts (429 with Retry-After); failures are also forgiven at "
+            "this pace (a quiet spell this long clears them)."
+        ),
+    )
+    device_cookie_days: float = Field(
+        default=90.0,
+        gt=0,
+        description="How long a browser stays trusted for a user after signing in on it.",
+    )
+    hash_workers: int = Field(
+        default=2,
+        ge=1,
+        description="Threads that check passwords (argon2); requests never wait behind them.",
+    )
+    hash_queue: int = Field(
+        default=16,
+        ge=0,
+        description=(
+            "Sign-ins that may wait for a password-checking thread; beyond them the server "
+            "answers 503 with Retry-After at once."
+        ),
     )
     max_body_bytes: int = Field(
         default=64 * 1024, gt=0, description="Largest request body accepted (413 above)."
@@ -80,10 +151,70 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(
         default=15.0, gt=0, description="Seconds between heartbeats on the live stream."
     )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description=(
+            "Most connections `daycase serve` holds open (lowered to fit the process's file "
+            "descriptors); when full, the one waiting longest on its client is closed."
+        ),
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Seconds a client has to send a request's line and headers; then 408 and closed."
+        ),
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a client has to send a request's body once its headers are in.",
+    )
+    keep_alive_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="Seconds an idle connection is kept open for the client's next request.",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        gt=0,
+        description="Largest request line and headers accepted (431 above).",
+    )
     token_cache_seconds: float = Field(
         default=5.0,
         ge=0,
         description="How long a process trusts a checked token before asking the database again.",
+    )
+    anchor_key_file: str | None = Field(
+        default=None,
+        description=(
+            "The anchor key file (made by `daycase anchor --new-key`); with `anchor_dir`, the "
+            "server writes signed checkpoints of every chain head. Keep it off the database's "
+            "disk and readable by the server's user only."
+        ),
+    )
+    anchor_dir: str | None = Field(
+        default=None,
+        description="Folder the server writes its signed checkpoints to (copy it off the machine).",
+    )
+    anchor_every_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="Minutes between the server's checkpoints (one more at start and at stop).",
+    )
+    busy_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "How long a request waits for a lock another program holds on the database "
+            "(SQLite's busy timeout, PostgreSQL's lock_timeout) before it answers 503 busy."
+        ),
+    )
+    statement_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a PostgreSQL statement may run for a request (statement_timeout).",
     )
     clock_offset_seconds: float = Field(
         default=0.0,
@@ -92,6 +223,21 @@ class Settings(BaseSettings):
             "suite runs the server just before the centre's midnight); leave 0 in a centre."
         ),
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """An http(s) address with a host; kept without its trailing slash."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// address, e.g. https://daycase.example.org"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query or fragment")
+        return value.strip().rstrip("/")
 
 
 def sqlite_url(path: str) -> str:

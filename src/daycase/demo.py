@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -21,6 +22,9 @@ from daycase.services.board import BoardRow, board
 from daycase.services.cases import CaseService
 from daycase.store.base import EventStore
 from daycase.types import JSON, JSONObject
+
+if TYPE_CHECKING:
+    from daycase.services.runtime import Runtime
 
 GIVEN = [
     "Ada",
@@ -65,7 +69,8 @@ class Planned:
 def _vitals(
     rng: random.Random, *, pain: bool = True, sedation: bool = False, systolic: int | None = None
 ) -> JSONObject:
-    sys_bp = systolic if systolic is not None else rng.randint(118, 150)
+    # 124-150: a drop from the first pre-op reading stays under the 20 % that 2.0 alerts on.
+    sys_bp = systolic if systolic is not None else rng.randint(124, 150)
     data: JSONObject = {
         "heart_rate": rng.randint(62, 92),
         "bp_systolic": sys_bp,
@@ -525,15 +530,22 @@ def run_demo(
     console: Console,
     pathway_version: str | None = None,
 ) -> list[BoardRow]:
-    """Migrate a fresh store, record the demo day up to 13:30 local time, return the board."""
-    from daycase.store.factory import migrate, open_store
+    """Migrate a fresh store, record the demo day up to 13:30 local time, return the board.
 
+    `DemoRefused`, with nothing changed, for a database the demo did not make.
+    """
+    from daycase.services.runtime import open_runtime
+    from daycase.store.factory import migrate
+
+    refuse_unless_demo_database(url)
     tz = ZoneInfo(tz_name)
     day = today
     until = datetime.combine(day, time(13, 30), tz)
     migrate(url)
-    store = open_store(url)
+    runtime = open_runtime(Settings(db=url, timezone=tz_name))
+    store = runtime.store
     try:
+        _mark_as_demo(runtime)
         if store.cases(on=day):
             console.print(
                 f"[yellow]{day} already has cases in this database; showing them as they are[/]"
@@ -554,7 +566,7 @@ def run_demo(
         console.print(f"Demo day {day}, board as of {until:%H:%M} {tz_name} (demo clock)")
         return board(service, on=day, now=until)
     finally:
-        store.close()
+        runtime.close()
 
 
 def seed_calls(store: EventStore, *, day: date, tz: ZoneInfo, now: datetime) -> None:
@@ -602,16 +614,63 @@ DEMO_USERS = [
     ("waitingroom", "viewer"),
 ]
 
+# The audit row that says the demo seeded a database: what lets it seed it again.
+DEMO_MARKER = "demo_seeded"
+
+
+class DemoRefused(Exception):
+    """The database holds users or cases the demo did not make; nothing was changed."""
+
+
+def refuse_unless_demo_database(url: str) -> None:
+    """Raise `DemoRefused` unless the demo may seed this database: an empty one (no user,
+    no case, at any schema version), or one an earlier demo seeded (its marker row in the
+    audit log) whose users are all the demo's own. Reads only; never migrates."""
+    from sqlalchemy.engine import make_url
+
+    from daycase.store.contents import holdings
+
+    held = holdings(url, actions=(DEMO_MARKER,))
+    if not held.users and not held.cases:
+        return
+    shown = make_url(url).render_as_string(hide_password=True)
+    if DEMO_MARKER not in held.actions:
+        raise DemoRefused(
+            f"{shown} already holds {len(held.users)} users and {held.cases} cases that the "
+            "demo did not create. The demo only seeds an empty database or one it made "
+            "itself; give it another --db (a new file) and keep this one as it is."
+        )
+    strangers = sorted(name for name, role in held.users if (name, role) not in DEMO_USERS)
+    if strangers:
+        raise DemoRefused(
+            f"{shown} was made by the demo but now holds users the demo did not create "
+            f"({', '.join(strangers[:5])}{', …' if len(strangers) > 5 else ''}). The demo "
+            "would reset passwords there; give it another --db (a new file)."
+        )
+
+
+def _mark_as_demo(runtime: Runtime) -> None:
+    """Record in the audit log, before anything else is written, that the demo seeds it."""
+    from daycase.services.accounts import User
+
+    runtime.audit_read(User("demo", "demo"), DEMO_MARKER, [None], "seeded by daycase's demo")
+
 
 def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str, str, str]]:
-    """Today's demo cases (up to the real clock) and one user per role with a new password."""
+    """Today's demo cases (up to the real clock) and one user per role with a new password.
+
+    `DemoRefused`, with nothing changed, for a database the demo did not make: the demo
+    users' passwords are reset on every run, which must never reach a real account.
+    """
     import secrets
 
     from daycase.services.accounts import AccountError
     from daycase.services.runtime import open_runtime
 
+    refuse_unless_demo_database(settings.db)
     runtime = open_runtime(settings)
     try:
+        _mark_as_demo(runtime)
         day, now = runtime.today(), runtime.now().astimezone(runtime.tz)
         if runtime.store.cases(on=day):
             console.print(f"{day} already has cases; leaving them as they are")

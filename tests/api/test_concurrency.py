@@ -30,7 +30,13 @@ from daycase.demo import ScriptClock, day_script
 from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
 from daycase.engine.events import Event, StepRecorded
 from daycase.services.cases import CaseService
-from daycase.store.base import CaseSummary, ChainProblem, ConcurrencyError, EventStore
+from daycase.store.base import (
+    CaseSummary,
+    ChainProblem,
+    ConcurrencyError,
+    EventStore,
+    IdempotencyKey,
+)
 from daycase.store.factory import open_store
 from daycase.store.sql import SqlEventStore, cases_table, events_table, make_engine
 from daycase.types import JSONObject
@@ -139,22 +145,43 @@ class CountingStore:
         self._hold = hold
         self._lock = threading.Lock()
 
-    def append(self, events: Sequence[Event], *, expected_seq: int) -> None:
+    def append(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> None:
         if self._hold is not None:
             self._hold.wait(timeout=30)
             self._hold = None
         try:
-            self.inner.append(events, expected_seq=expected_seq)
+            self.inner.append(events, expected_seq=expected_seq, idempotency=idempotency)
         except ConcurrencyError:
             with self._lock:
                 self.conflicts += 1
             raise
+
+    async def append_async(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> None:
+        self.append(events, expected_seq=expected_seq, idempotency=idempotency)
+
+    def replay(self, key: str) -> tuple[str, Event] | None:
+        return self.inner.replay(key)
 
     def load(self, case_id: str) -> list[Event]:
         return self.inner.load(case_id)
 
     def cases(self, *, on: date | None = None) -> list[CaseSummary]:
         return self.inner.cases(on=on)
+
+    def family_codes(self, *, on: date) -> set[str]:
+        return self.inner.family_codes(on=on)
 
     def verify(self) -> list[ChainProblem]:
         return self.inner.verify()

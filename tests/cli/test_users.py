@@ -126,9 +126,9 @@ def refused(db: str, *args: str, stdin: str = "") -> str:
             id="bad-role",
         ),
         pytest.param(
-            ("add", "fay", "--role", "nurse"), "short", "password: at least 8", id="short"
+            ("add", "fay", "--role", "nurse"), "short", "password: at least 12", id="short"
         ),
-        pytest.param(("add", "fay", "--role", "nurse"), "", "password: at least 8", id="empty"),
+        pytest.param(("add", "fay", "--role", "nurse"), "", "password: at least 12", id="empty"),
         pytest.param(
             ("add", "f a y", "--role", "nurse"), PASSWORD, "user name: 1 to 64", id="name"
         ),

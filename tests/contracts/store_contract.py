@@ -6,6 +6,7 @@ then hold for memory, SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -18,7 +19,13 @@ from pathlib import Path
 import pytest
 
 from daycase.engine.events import Event
-from daycase.store.base import CaseSummary, ConcurrencyError, EventStore
+from daycase.store.base import (
+    CaseSummary,
+    ConcurrencyError,
+    EventStore,
+    IdempotencyKey,
+    KeyUsed,
+)
 from tests.factories import BST, DIGEST, amended, at, history, opened, recorded, voided
 
 EST_OFFSET = timedelta(hours=-5)
@@ -195,4 +202,87 @@ class StoreContract(ABC):
         expected_ids = {f"w{i}-{n}" for i in range(writers) for n in range(per_writer)}
         assert [event.seq for event in loaded] == list(range(1, writers * per_writer + 2))
         assert sorted(event.event_id for event in loaded[1:]) == sorted(expected_ids)
+        assert store.verify() == []
+
+    def test_an_idempotency_key_is_stored_with_its_write_and_answers_a_retry(
+        self, store: EventStore
+    ) -> None:
+        key = IdempotencyKey(key="k" * 64, request="r" * 64)
+        store.append(history("c1"), expected_seq=0)
+        first = recorded("c1", 5, eid="first")
+        store.append([first], expected_seq=4, idempotency=key)
+
+        with pytest.raises(KeyUsed):
+            store.append([recorded("c1", 6, eid="again")], expected_seq=5, idempotency=key)
+
+        assert store.replay(key.key) == ("r" * 64, first)
+        assert store.replay("x" * 64) is None
+        assert [event.event_id for event in store.load("c1")][-1] == "first"
+        assert store.verify() == []
+
+    def test_a_refused_write_keeps_no_idempotency_key(self, store: EventStore) -> None:
+        key = IdempotencyKey(key="k" * 64, request="r" * 64)
+        store.append(history("c1"), expected_seq=0)
+
+        with pytest.raises(ConcurrencyError):
+            store.append([recorded("c1", 3, eid="stale")], expected_seq=2, idempotency=key)
+
+        assert store.replay(key.key) is None
+        store.append([recorded("c1", 5, eid="then")], expected_seq=4, idempotency=key)
+        assert store.replay(key.key) == ("r" * 64, store.load("c1")[-1])
+
+    def test_writes_queued_together_are_each_answered_for_themselves(
+        self, store: EventStore
+    ) -> None:
+        """Many writers at once (sharing transactions where the store groups them): every
+        good write is stored, every bad one refused alone, and nothing else is touched."""
+        cases = [f"c{n}" for n in range(24)]
+        for case_id in cases:
+            store.append([opened(case_id)], expected_seq=0)
+        start = threading.Barrier(len(cases))
+
+        def write(case_id: str) -> str:
+            start.wait()
+            n = int(case_id[1:])
+            try:
+                if n % 3 == 0:  # a stale seq: refused
+                    store.append([recorded(case_id, 3)], expected_seq=2)
+                elif n % 3 == 1:  # a batch whose second event repeats a stored event id
+                    store.append(
+                        [recorded(case_id, 2), recorded(case_id, 3, eid="c2-e1")],
+                        expected_seq=1,
+                    )
+                else:
+                    store.append([recorded(case_id, 2), recorded(case_id, 3)], expected_seq=1)
+            except ConcurrencyError:
+                return "concurrency"
+            except ValueError:
+                return "duplicate"
+            return "stored"
+
+        with ThreadPoolExecutor(max_workers=len(cases)) as pool:
+            outcomes = dict(zip(cases, pool.map(write, cases), strict=True))
+
+        for case_id, outcome in outcomes.items():
+            n = int(case_id[1:])
+            assert outcome == ["concurrency", "duplicate", "stored"][n % 3], case_id
+            seqs = [event.seq for event in store.load(case_id)]
+            assert seqs == ([1, 2, 3] if n % 3 == 2 else [1]), case_id
+        assert store.verify() == []
+
+    def test_append_async_stores_like_append(self, store: EventStore) -> None:
+        async def write() -> None:
+            await store.append_async(history("c1"), expected_seq=0)
+            with pytest.raises(ConcurrencyError):
+                await store.append_async([recorded("c1", 2, eid="late")], expected_seq=1)
+            await asyncio.gather(
+                *(
+                    store.append_async([opened(f"a{n}"), recorded(f"a{n}", 2)], expected_seq=0)
+                    for n in range(20)
+                )
+            )
+
+        asyncio.run(write())
+        assert [event.seq for event in store.load("c1")] == [1, 2, 3, 4]
+        assert len(store.cases()) == 21
         assert store.verify() == []

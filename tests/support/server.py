@@ -8,11 +8,12 @@ same database, which is what `daycase user add` does too.
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,9 @@ from daycase.services.runtime import open_runtime
 from tests.support.clock import OFFSET, OFFSET_ENV, suite_now
 
 PASSWORD = "correct horse battery"
+# Every test client comes from 127.0.0.1, and a standard user's sign-in is kept for the
+# whole suite (longer than a shift's idle timeout): the tests of those limits set their own.
+SUITE_ENV = {"DAYCASE_SESSION_IDLE_MINUTES": "720", "DAYCASE_LOGIN_ADDRESS_LOCK_AFTER": "100000"}
 ROLES = ["front_desk", "nurse", "anesthesia", "proceduralist", "admin", "viewer"]
 
 
@@ -85,19 +89,24 @@ def run_server(
     *,
     env: dict[str, str] | None = None,
     users: bool = True,
+    nofile: int | None = None,
 ) -> Iterator[Server]:
-    """Start `daycase serve` on a free port; one user per role, named after the role."""
+    """Start `daycase serve` on a free port; one user per role, named after the role.
+
+    `nofile` caps the server's file descriptors (soft and hard), as a small host would.
+    """
     if users:
         add_users(db_url, {role: role for role in ROLES})
     port = free_port()
     log_path = log_dir / f"server-{port}.log"
-    full_env = {**os.environ, **OFFSET_ENV, **(env or {}), "DAYCASE_DB": db_url}
+    full_env = {**os.environ, **OFFSET_ENV, **SUITE_ENV, **(env or {}), "DAYCASE_DB": db_url}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "daycase", "serve", "--port", str(port), "--db", db_url],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=full_env,
+            preexec_fn=None if nofile is None else _descriptor_limit(nofile),
         )
     server = Server(
         url=f"http://127.0.0.1:{port}", db_url=db_url, process=process, log_path=log_path
@@ -112,6 +121,13 @@ def run_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _descriptor_limit(nofile: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    return limit
 
 
 def _wait_until_up(server: Server, timeout_s: float = 30) -> None:

@@ -1,7 +1,8 @@
 """Refusals on the wire: one JSON shape, the right status, never a stack trace (API room).
 
 `{"kind": …, "messages": […], "fields": {…}}` with 422 invalid, 403 role, 409 gate /
-duplicate / closed, 401 auth, 404 not_found, 413 too_large, 429 when sign-in is locked.
+duplicate / closed, 401 auth, 404 not_found, 413 too_large, 429 when sign-in is locked,
+503 busy (with Retry-After) when the database is locked or away.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.routing import Match
 from daycase.api.schemas import RefusalOut
 from daycase.engine.commands import Refusal
 from daycase.services.catalog import PathwayUnavailable
+from daycase.services.faults import RETRY_AFTER_S, StoreBusy, busy_message, is_store_busy
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ STATUS = {
     "not_found": 404,
     "too_large": 413,
     "pathway_unavailable": 500,
+    "busy": 503,
 }
 
 
@@ -69,11 +72,18 @@ def refusal_response(
     return JSONResponse(body.model_dump(), status_code=status or STATUS[kind], headers=headers)
 
 
+def busy_response(method: str) -> JSONResponse:
+    """503 with Retry-After: nothing was stored, and the same request may be sent again."""
+    return refusal_response(
+        "busy", [busy_message(method)], headers={"Retry-After": str(RETRY_AFTER_S)}
+    )
+
+
 def _field_path(err: dict[str, Any]) -> str:
     if err.get("type") == "json_invalid":
         return "body"  # its location is a character position, not a field
     loc = tuple(err.get("loc", ()))
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form")]
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "header")]
     return ".".join(parts) or "body"
 
 
@@ -109,6 +119,11 @@ def install(app: FastAPI) -> None:
         return refusal_response(
             exc.kind, exc.messages, exc.fields, headers=exc.headers, status=exc.status
         )
+
+    @app.exception_handler(StoreBusy)
+    async def _busy(request: Request, exc: StoreBusy) -> JSONResponse:
+        log.warning("store busy: %s", exc)
+        return busy_response(request.method)
 
     @app.exception_handler(PathwayUnavailable)
     async def _unavailable(_: Request, exc: PathwayUnavailable) -> JSONResponse:
@@ -146,7 +161,10 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        if is_store_busy(exc):
+            log.warning("store busy: %s", exc)
+            return busy_response(request.method)
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(
             {

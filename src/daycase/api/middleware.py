@@ -1,7 +1,8 @@
-"""ASGI middleware: refuse what no route could take before the app reads it (API room).
+"""ASGI middleware: refuse what no route could take, and mark every answer (API room).
 
 A body over the limit (413), and an address with control characters in it (422): no id,
 date or page name has one, and a database may choke on them (PostgreSQL on NUL bytes).
+Every answer carries the security headers (a strict Content-Security-Policy, no-store).
 """
 
 from __future__ import annotations
@@ -52,8 +53,13 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._refuse(send)
+                return
+            # The HTTP parser delivers exactly the declared length and no more: nothing to
+            # count, and the body need not be held here (this is every write's path).
+            await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -108,3 +114,73 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
         return {"type": "http.disconnect"}
 
     return receive
+
+
+# The policy every page is written for: scripts and styles from our own files only (no
+# inline script, no `style=` attribute, no `on…=` handler), requests to our own origin,
+# forms posted to our own origin, never framed, no plugins, no <base> rewriting. `data:`
+# images are the only outside source, for icons inside a stylesheet.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
+HSTS = "max-age=31536000"
+# Vendored files that never carry patient data and may be cached like any library.
+CACHEABLE_PREFIXES = ("/static/", "/docs/assets/")
+
+
+class SecurityHeaders:
+    """The same security headers on every answer, pages, JSON, refusals and errors alike.
+
+    `Cache-Control: no-store` on everything but the vendored static files (any answer may
+    carry patient data, and a shared or back-button cache must keep none). HSTS only over
+    HTTPS: the scope's scheme is `https` when served with TLS, or when a trusted proxy
+    said so (uvicorn rewrites it from `X-Forwarded-Proto` for `forwarded_allow_ips`).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        cacheable = path.startswith(CACHEABLE_PREFIXES)
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ours = _security_headers(cacheable=cacheable, https=https)
+                names = {name for name, _ in ours}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + ours}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _security_headers(*, cacheable: bool, https: bool) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if not cacheable:
+        headers.append((b"cache-control", b"no-store"))
+    if https:
+        headers.append((b"strict-transport-security", HSTS.encode()))
+    return headers

@@ -1,21 +1,66 @@
 """Wire schemas of the JSON API, apart from tables and events (API room).
 
-Request models forbid unknown fields and control characters in texts, so a malformed
-request is a 422 that names the field before anything reaches the services.
+Request models forbid unknown fields and control characters in texts, names and
+identifiers refuse invisible and direction-changing characters, and free text refuses the
+direction-changing ones (`daycase.engine.text`), so a malformed request is a 422 that names
+the field before anything reaches the services. The engine checks the same again.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from daycase.engine.text import BIDI_CONTROLS, free_text_problem, identifier_problem
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CONTROL_CLASS = r"\x00-\x1f\x7f-\x9f"
+
+
+def _text_pattern(refused: str) -> str:
+    """Not blank, and none of the `refused` characters (a regex class body) anywhere."""
+    return f"^[^{refused}]*[^\\s{refused}][^{refused}]*$"
+
+
 # What `_no_control` accepts, said in the OpenAPI: no control character, not blank.
-TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+TEXT_PATTERN = _text_pattern(_CONTROL_CLASS)
+
+
+def _class_of(code_points: Iterable[int]) -> str:
+    """A regex class body for code points, as ranges of escapes."""
+    ranges: list[list[int]] = []
+    for c in sorted(code_points):
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+
+    def esc(c: int) -> str:
+        return f"\\u{c:04x}"
+
+    return "".join(esc(a) if a == b else f"{esc(a)}-{esc(b)}" for a, b in ranges)
+
+
+@functools.cache
+def _identifier_pattern() -> str:
+    """What `_identifier` accepts, built when the OpenAPI is (not at import).
+
+    Only the Basic Multilingual Plane is listed: a JavaScript pattern without the `u` flag
+    (Swagger UI's) has no escape for the few format characters above it (tag characters,
+    hieroglyph controls), which the validator refuses all the same.
+    """
+    invisible = (c for c in range(0x10000) if unicodedata.category(chr(c)) in ("Cf", "Zl", "Zp"))
+    return _text_pattern(_CONTROL_CLASS + _class_of(invisible))
+
+
+FREE_TEXT_PATTERN = _text_pattern(_CONTROL_CLASS + _class_of(ord(c) for c in BIDI_CONTROLS))
 
 
 def _no_control(value: str) -> str:
@@ -24,6 +69,22 @@ def _no_control(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
     return value.strip()
+
+
+def _identifier(value: str) -> str:
+    """A name or an identifier (MRN): no control, invisible or direction-changing character."""
+    value = _no_control(value)
+    if problem := identifier_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _free_text(value: str) -> str:
+    """A reason: no control character and no direction-changing one."""
+    value = _no_control(value)
+    if problem := free_text_problem(value):
+        raise ValueError(problem)
+    return value
 
 
 def _iso_text(value: Any) -> Any:
@@ -56,14 +117,17 @@ def _unicode_only(value: Any) -> Any:
     return value
 
 
-def _text(max_length: int) -> Any:
-    return Field(min_length=1, max_length=max_length, json_schema_extra={"pattern": TEXT_PATTERN})
+def _text(max_length: int, pattern: Callable[[], str]) -> Any:
+    def documented(schema: dict[str, Any]) -> None:
+        schema["pattern"] = pattern()
+
+    return Field(min_length=1, max_length=max_length, json_schema_extra=documented)
 
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 Day = Annotated[date, BeforeValidator(_iso_text)]
-Name = Annotated[str, _text(100), AfterValidator(_no_control)]
-Reason = Annotated[str, _text(2000), AfterValidator(_no_control)]
+Name = Annotated[str, _text(100, _identifier_pattern), AfterValidator(_identifier)]
+Reason = Annotated[str, _text(2000, lambda: FREE_TEXT_PATTERN), AfterValidator(_free_text)]
 Data = Annotated[dict[str, Any], AfterValidator(_unicode_only)]
 Level = Annotated[str, Field(max_length=8)]  # the pathway decides which levels exist
 
@@ -73,7 +137,7 @@ class In(BaseModel):
 
 
 class PatientIn(In):
-    mrn: Annotated[str, _text(64), AfterValidator(_no_control)]
+    mrn: Annotated[str, _text(64, _identifier_pattern), AfterValidator(_identifier)]
     given_name: Name
     family_name: Name
     birth_date: Day
@@ -169,6 +233,10 @@ class CaseOut(BaseModel):
     alerts: list[AlertOut]
     family_status: str
     events: int
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="What this sign-in may not read and so is left out: `alerts`, `other_steps`",
+    )
 
 
 class CaseSummaryOut(BaseModel):
@@ -214,6 +282,10 @@ class BoardRowOut(BaseModel):
     family_status: str
     family_colour: str
     running_long: bool
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="What this sign-in may not read and so is left out: `alerts`, `other_steps`",
+    )
 
 
 class CallRowOut(BaseModel):
@@ -236,6 +308,9 @@ class FamilyRowOut(BaseModel):
 
 
 class AuditOut(BaseModel):
+    id: int | None = Field(
+        default=None, description="The audit row's id (a read); none for a write, an event"
+    )
     at: str
     user: str
     role: str

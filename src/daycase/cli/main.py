@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from daycase.cli import render
+from daycase.cli import ops, render
 from daycase.config import Settings, sqlite_url
 from daycase.engine.load import PathwayError, builtin_pathway, load_pathway
 from daycase.pathways.schema import Pathway
@@ -33,6 +33,7 @@ user_app = typer.Typer(help="Manage users (staff and waiting-room screens).", no
 app.add_typer(pathway_app, name="pathway")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(user_app, name="user")
+ops.register(app)  # verify, anchor, backup, restore
 
 console = Console()
 err = Console(stderr=True)
@@ -150,33 +151,6 @@ def migrate_cmd(db: DbOption = None) -> None:
     console.print(f"[green]migrated[/] {render.safe_url(url)}")
 
 
-@app.command("verify")
-def verify_cmd(db: DbOption = None) -> None:
-    """Re-compute every case's hash chain and check each case's pathway definition; name
-    each case whose history was altered or whose definition is missing or differs."""
-    from daycase.services.catalog import PathwayCatalog
-    from daycase.services.integrity import verify_store
-    from daycase.store.factory import open_store
-
-    store = open_store(_db(db))
-    try:
-        problems = verify_store(store, PathwayCatalog())
-        count = len(store.cases())
-    finally:
-        store.close()
-    if problems:
-        for p in problems:
-            err.print(f"[red]case {p.case_id}[/] (seq {p.seq}): {p.problem}", highlight=False)
-        err.print(
-            f"[red]{len({p.case_id for p in problems})} of {count} cases fail verification[/]"
-        )
-        raise typer.Exit(1)
-    console.print(
-        f"[green]ok[/] {count} cases, every hash chain intact, every pathway definition "
-        "available and matching"
-    )
-
-
 @app.command("demo")
 def demo_cmd(
     db: Annotated[
@@ -204,6 +178,7 @@ def demo_cmd(
         raise typer.Exit(2) from exc
     settings = Settings()
     today = shifted_clock(settings.clock_offset_seconds)().astimezone(ZoneInfo(settings.timezone))
+    _refuse_unless_demo_database(sqlite_url(db))
     board = run_demo(
         url=sqlite_url(db),
         patients=patients,
@@ -291,6 +266,31 @@ def user_disable(
     console.print(f"[green]disabled[/] {name}")
 
 
+@user_app.command("unlock")
+def user_unlock(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")], db: DbOption = None
+) -> None:
+    """Let a user sign in again at once from any computer, after too many failed sign-ins."""
+    import getpass
+
+    from daycase.services.accounts import AccountError
+
+    try:
+        operator = getpass.getuser()
+    except (OSError, KeyError):
+        operator = "an operator"
+    runtime = _user_runtime(db)
+    try:
+        was_locked = runtime.accounts.unlock(name, by=f"{operator} (command line)")
+    except AccountError as exc:
+        err.print(f"[red]not unlocked[/]: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    state = "" if was_locked else " (no failed sign-ins were counted)"
+    console.print(f"[green]unlocked[/] {name}{state}")
+
+
 @app.command("serve")
 def serve_cmd(
     db: DbOption = None,
@@ -305,9 +305,8 @@ def serve_cmd(
     ] = None,
 ) -> None:
     """Serve the API (and pages) with uvicorn; the database is migrated first."""
-    import uvicorn
-
     from daycase.api.app import create_app
+    from daycase.cli.serving import limits_from, serve
     from daycase.store.factory import migrate
     from daycase.web import install_web
 
@@ -327,13 +326,37 @@ def serve_cmd(
             for problem in exc.problems:
                 err.print(f"[red]{exc.source}[/]: {problem}", highlight=False)
             raise typer.Exit(2) from exc
+    if demo:
+        _refuse_unless_demo_database(settings.db)  # before the migration: nothing changes
     migrate(settings.db)
     if demo:
-        from daycase.demo import seed_server_demo
+        from daycase.demo import DemoRefused, seed_server_demo
 
-        users = seed_server_demo(settings, console=console)
+        try:
+            users = seed_server_demo(settings, console=console)
+        except DemoRefused as exc:
+            err.print(f"[red]--demo refused[/]: {exc}", highlight=False)
+            raise typer.Exit(1) from exc
         render.demo_users(console, users)
     address = f"http://{settings.host}:{settings.port}"
     console.print(f"daycase on {address}  (API at {address}/api/v1, OpenAPI at /openapi.json)")
     app = create_app(settings, extensions=[install_web])
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    limits = limits_from(settings)
+    if limits.max_connections < settings.max_connections:
+        err.print(
+            f"[yellow]file descriptors allow only {limits.max_connections} connections[/] "
+            f"(DAYCASE_MAX_CONNECTIONS is {settings.max_connections}; raise `ulimit -n`)",
+            highlight=False,
+        )
+    serve(app, settings, limits)
+
+
+def _refuse_unless_demo_database(url: str) -> None:
+    """Exit 1 with the reason when the demo may not seed this database."""
+    from daycase.demo import DemoRefused, refuse_unless_demo_database
+
+    try:
+        refuse_unless_demo_database(url)
+    except DemoRefused as exc:
+        err.print(f"[red]demo refused[/]: {exc}", highlight=False)
+        raise typer.Exit(1) from exc

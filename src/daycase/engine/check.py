@@ -21,6 +21,7 @@ from daycase.engine.evaluate import active_alerts_at
 from daycase.engine.events import CaseOpened, EventAmended, EventVoided, Patient, StepRecorded
 from daycase.engine.fold import CaseState, Entry, amend_entry
 from daycase.engine.gates import Unmet, terminal_entry, unmet, unmet_conditions
+from daycase.engine.text import free_text_problem, identifier_problem
 from daycase.engine.validate import has_control_chars, validate_step_data
 from daycase.pathways.schema import Pathway, Step
 
@@ -54,6 +55,8 @@ def decide_open(
             problems[f"patient.{name}"] = "must not be empty"
         elif has_control_chars(value):
             problems[f"patient.{name}"] = "must not contain control characters"
+        elif problem := identifier_problem(value):
+            problems[f"patient.{name}"] = problem
     if problems:
         return Refusal.of_fields(problems)
     return CaseOpened(
@@ -109,8 +112,7 @@ def decide_record(
         pathway, step, cmd.data, state=state, at=cmd.at if at_ok else None
     )
     problems.update(field_problems)
-    if cmd.override_reason is not None and not isinstance(cmd.override_reason, str):
-        problems["override_reason"] = "must be text"
+    problems.update(_reason_problems(cmd.override_reason, "override_reason"))
     if problems:
         return Refusal.of_fields(problems)
     clean_level = clean.get("level") if step.when == "per_level" else None
@@ -188,8 +190,7 @@ def decide_amend(
         problems["data"] = "give corrected data, a corrected time, or both"
     if cmd.data is not None and not isinstance(cmd.data, dict):
         problems["data"] = "must be an object"
-    if cmd.override_reason is not None and not isinstance(cmd.override_reason, str):
-        problems["override_reason"] = "must be text"
+    problems.update(_reason_problems(cmd.override_reason, "override_reason"))
     if cmd.at is not None:
         problems.update(
             _time_problems(pathway, state, cmd.at, recorded_at=target.recorded_at, field="at")
@@ -269,7 +270,22 @@ def _target(
         return None, Refusal("invalid", ("This entry was already voided",), {"target": "voided"})
     if not isinstance(reason, str) or not reason.strip():
         return None, Refusal.of_fields({"reason": "is required"})
+    if problems := _reason_problems(reason, "reason"):
+        return None, Refusal.of_fields(problems)
     return target, None
+
+
+def _reason_problems(reason: object, name: str) -> dict[str, str]:
+    """A reason is free text: no control characters (line breaks aside), and no character
+    that reorders what staff read (see `daycase.engine.text`)."""
+    if reason is None:
+        return {}
+    if not isinstance(reason, str):
+        return {name: "must be text"}
+    if has_control_chars(reason, allow_breaks=True):
+        return {name: "must not contain control characters"}
+    problem = free_text_problem(reason)
+    return {name: problem} if problem else {}
 
 
 def _alerts_at(pathway: Pathway) -> AlertsAt:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from daycase.engine.fold import CaseState
+from daycase.engine.text import free_text_problem
 from daycase.pathways.schema import FieldSpec, Pathway, Step
 from daycase.types import JSON, JSONObject
 
@@ -108,6 +109,8 @@ def _value(
             return None, "must not be empty"
         if has_control_chars(value, allow_breaks=True):
             return None, "must not contain control characters"
+        if problem := free_text_problem(value):
+            return None, problem
         return value.strip(), None
     if t == "time":
         dt = parse_time(value)
@@ -156,6 +159,8 @@ def _list(
         elif spec.items is not None and spec.items.type == "text" and isinstance(item, str):
             if has_control_chars(item, allow_breaks=True):
                 problems[item_path] = "must not contain control characters"
+            elif problem := free_text_problem(item):
+                problems[item_path] = problem
             out.append(item.strip())  # blank entries are kept and ignored by the rules
         elif spec.items is not None:
             result, problem = _value(pathway, spec.items, item, path=item_path, problems=problems)

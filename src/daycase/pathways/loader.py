@@ -14,6 +14,7 @@ version; a released version never changes (a test holds their digests).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -86,12 +87,19 @@ def parse_pathway(text: str, *, source: str, rules: RuleShapes) -> Pathway:
 
 def builtin_files() -> dict[tuple[str, str], str]:
     """(pathway id, version) → file name of every built-in released version."""
-    found: dict[tuple[str, str], str] = {}
+    return dict(_builtin_files())
+
+
+@functools.cache
+def _builtin_files() -> tuple[tuple[tuple[str, str], str], ...]:
+    """Listed once per process: the package's files do not change while it runs, and every
+    write asks which definition its case was opened on."""
+    found: list[tuple[tuple[str, str], str]] = []
     for item in resources.files("daycase.pathways").joinpath("builtin").iterdir():
         match = _BUILTIN_NAME.match(item.name)
         if match:
-            found[(match["id"], match["version"])] = item.name
-    return found
+            found.append(((match["id"], match["version"]), item.name))
+    return tuple(sorted(found))
 
 
 def builtin_text(name: str) -> str:

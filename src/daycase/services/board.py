@@ -93,11 +93,22 @@ def family_row(pathway: Pathway, state: CaseState, ev: Evaluation, *, now: datet
     )
 
 
-def case_rows(service: CaseService, case_id: str, *, now: datetime) -> tuple[BoardRow, FamilyRow]:
-    """Both rows of one case, from one load and one evaluation."""
-    state = service.state(case_id)
-    pathway = service.pathway_of(state)
-    ev = evaluate(pathway, state, now)
+def case_rows(
+    service: CaseService, case_id: str, *, now: datetime, warm: bool = False
+) -> tuple[BoardRow, FamilyRow]:
+    """Both rows of one case, from one load and one evaluation.
+
+    `warm` takes the case as this process's write path holds it when it can (the live
+    stream after a write here), instead of loading and folding it again.
+    """
+    found = service.warm_evaluation(case_id, now=now) if warm else None
+    if found is not None:
+        state, ev = found
+        pathway = service.pathway_of(state)
+    else:
+        state = service.state(case_id)
+        pathway = service.pathway_of(state)
+        ev = evaluate(pathway, state, now)
     return board_row(pathway, state, ev, now=now), family_row(pathway, state, ev, now=now)
 
 

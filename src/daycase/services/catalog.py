@@ -44,6 +44,8 @@ class PathwayCatalog:
 
     def __init__(self, extra: list[Pathway] | None = None) -> None:
         self._extra = {(p.id, p.version): p for p in extra or []}
+        # Every write asks for its case's definition; the answer never changes in a process.
+        self._checked: dict[tuple[str, str, str], Pathway] = {}
 
     @classmethod
     def with_files(cls, paths: list[str]) -> PathwayCatalog:
@@ -68,6 +70,15 @@ class PathwayCatalog:
 
     def for_case(self, opened: CaseOpened) -> Pathway:
         """The exact definition a stored case was opened with, or PathwayUnavailable."""
+        known = (opened.pathway_id, opened.pathway_version, opened.pathway_digest)
+        found = self._checked.get(known)
+        if found is not None:
+            return found
+        pathway = self._for_case(opened)
+        self._checked[known] = pathway
+        return pathway
+
+    def _for_case(self, opened: CaseOpened) -> Pathway:
         try:
             pathway = self.get(opened.pathway_id, opened.pathway_version)
         except UnknownPathway as exc:

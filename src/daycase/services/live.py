@@ -92,14 +92,22 @@ class LiveHub:
             batch = {case_id}
             while not self._pending.empty():
                 batch.add(self._pending.get_nowait())
-            for one in batch:
-                try:
-                    payloads = await asyncio.to_thread(self._render, one)
-                except Exception:
-                    log.exception("could not render live update for case %s", one)
-                    continue
-                if payloads is not None:
-                    self._fan_out(*payloads)
+            # One trip to a thread for the whole batch: a hop per case costs as much as
+            # rendering it from the write path's warm copy.
+            for payloads in await asyncio.to_thread(self._render_all, sorted(batch)):
+                self._fan_out(*payloads)
+
+    def _render_all(self, case_ids: list[str]) -> list[tuple[str, str]]:
+        rendered: list[tuple[str, str]] = []
+        for case_id in case_ids:
+            try:
+                payloads = self._render(case_id)
+            except Exception:
+                log.exception("could not render live update for case %s", case_id)
+                continue
+            if payloads is not None:
+                rendered.append(payloads)
+        return rendered
 
     def _fan_out(self, staff: str, family: str) -> None:
         # Encoded once as a whole Server-Sent Event, not once per subscriber.

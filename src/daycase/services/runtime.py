@@ -23,6 +23,7 @@ from daycase.services.displays import DisplayService
 from daycase.services.live import LiveHub
 from daycase.services.views import board_row_json, family_row_json
 from daycase.store.accounts import SqlAccounts
+from daycase.store.audit_writer import close_writer
 from daycase.store.displays import SqlDisplayLinks
 from daycase.store.sql import SqlEventStore, make_engine
 
@@ -50,7 +51,10 @@ class Runtime:
         self, user: User, action: str, case_ids: Sequence[str | None], detail: str = ""
     ) -> None:
         """Who read which case's clinical detail, for the API and the pages alike: one row
-        per case shown; a read that showed no case still leaves one row without a case."""
+        per case shown; a read that showed no case still leaves one row without a case.
+
+        Queued for the audit writer (the read never waits for the write lock); raises
+        `AuditUnavailable` when the audit log is not keeping up: refuse the read (503)."""
         self.accounts.accounts.audit_many(
             at=self.now(),
             user_name=user.name,
@@ -63,7 +67,10 @@ class Runtime:
     def render_case(self, case_id: str) -> tuple[str, str] | None:
         """The stream payloads (staff, family) for one changed case."""
         try:
-            staff, family = case_rows(self.cases, case_id, now=self.now())
+            # On PostgreSQL the change may be another process's: this one's warm copy would lag.
+            staff, family = case_rows(
+                self.cases, case_id, now=self.now(), warm=not self.listens_to_database
+            )
         except CaseNotFound:
             return None
         day = staff.scheduled_start.date().isoformat()
@@ -73,6 +80,9 @@ class Runtime:
         )
 
     def close(self) -> None:
+        """Stop the password checks, write the queued audit rows, then close the store."""
+        self.accounts.hashing.close()
+        close_writer(self.store.engine)
         self.store.close()
 
 
@@ -82,7 +92,13 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     The clock is the system's, moved by `settings.clock_offset_seconds`, unless given.
     """
     clock = clock or shifted_clock(settings.clock_offset_seconds)
-    store = SqlEventStore(make_engine(settings.db))
+    store = SqlEventStore(
+        make_engine(
+            settings.db,
+            busy_timeout_s=settings.busy_timeout_seconds,
+            statement_timeout_s=settings.statement_timeout_seconds,
+        )
+    )
     catalog = PathwayCatalog.with_files(settings.pathway_files)
     centre = centre_from(settings, catalog)
     runtime = Runtime(

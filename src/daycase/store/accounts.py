@@ -6,14 +6,23 @@ Plain storage: the rules (password hashing, throttling, expiry) live in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from daycase.store.tables import audit_table, login_failures_table, tokens_table, users_table
+from daycase.store.audit import AuditEntry
+from daycase.store.audit import reader as audit_reader
+from daycase.store.audit_writer import flush_writer, writer_for
+from daycase.store.tables import (
+    audit_table,
+    login_failures_table,
+    server_keys_table,
+    tokens_table,
+    users_table,
+)
 
 
 class UserExists(Exception):
@@ -34,6 +43,14 @@ class FailureRow:
     failures: int
     last_failed_at: datetime
     locked_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    user: UserRow
+    expires_at: datetime
+    revoked: bool
+    last_seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +81,9 @@ class SqlAccounts:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        # Reads opt out of SQLite's BEGIN IMMEDIATE: a sign-in check or a screen link must
+        # never wait on (or be refused for) another program's write lock.
+        self._reader = engine.execution_options(daycase_sqlite_begin="DEFERRED")
 
     def add_user(self, *, name: str, role: str, password_hash: str, created_at: datetime) -> None:
         row = {
@@ -89,12 +109,12 @@ class SqlAccounts:
         return result.rowcount == 1
 
     def user(self, name: str) -> UserRow | None:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(sa.select(*_USER_COLUMNS).where(users_table.c.name == name)).first()
         return _user(row) if row else None
 
     def users(self) -> list[UserRow]:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(sa.select(*_USER_COLUMNS).order_by(users_table.c.name)).all()
         return [_user(r) for r in rows]
 
@@ -119,22 +139,48 @@ class SqlAccounts:
                     "issued_at": issued_at.isoformat(),
                     "expires_at": expires_at.isoformat(),
                     "revoked_at": None,
+                    "last_seen_at": issued_at.isoformat(),
                 },
             )
 
-    def token_user(self, token_hash: str) -> tuple[UserRow, datetime, bool] | None:
-        """The token's user, its expiry and whether it was revoked; None if unknown."""
+    def token_user(self, token_hash: str) -> TokenRow | None:
+        """The token's user, expiry, revocation and last use; None if unknown.
+
+        A token from before migration 0005 has no last use: it counts from its issue.
+        """
         query = (
-            sa.select(*_USER_COLUMNS, tokens_table.c.expires_at, tokens_table.c.revoked_at)
+            sa.select(
+                *_USER_COLUMNS,
+                tokens_table.c.expires_at,
+                tokens_table.c.revoked_at,
+                sa.func.coalesce(tokens_table.c.last_seen_at, tokens_table.c.issued_at),
+            )
             .join(tokens_table, tokens_table.c.user_name == users_table.c.name)
             .where(tokens_table.c.token_hash == token_hash)
         )
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
         user = UserRow(row[0], row[1], row[2], bool(row[3]), row[4])
-        return user, datetime.fromisoformat(row[5]), row[6] is not None
+        return TokenRow(
+            user, datetime.fromisoformat(row[5]), row[6] is not None, datetime.fromisoformat(row[7])
+        )
+
+    def touch_token(self, token_hash: str, *, at: datetime) -> None:
+        """Record that the token was used at `at` (never moving it back)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                tokens_table.update()
+                .where(tokens_table.c.token_hash == token_hash)
+                .where(
+                    sa.or_(
+                        tokens_table.c.last_seen_at.is_(None),
+                        tokens_table.c.last_seen_at < at.isoformat(),
+                    )
+                )
+                .values(last_seen_at=at.isoformat())
+            )
 
     def revoke_token(self, token_hash: str, *, at: datetime) -> None:
         with self._engine.begin() as conn:
@@ -150,7 +196,7 @@ class SqlAccounts:
             login_failures_table.c.last_failed_at,
             login_failures_table.c.locked_until,
         ).where(login_failures_table.c.name == name)
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
@@ -172,9 +218,51 @@ class SqlAccounts:
             if updated.rowcount == 0:
                 conn.execute(login_failures_table.insert(), {"name": name, **values})
 
-    def clear_failures(self, name: str) -> None:
+    def clear_failures(self, name: str) -> bool:
+        """Forget a user's failed sign-ins; whether there were any."""
         with self._engine.begin() as conn:
-            conn.execute(login_failures_table.delete().where(login_failures_table.c.name == name))
+            result = conn.execute(
+                login_failures_table.delete().where(login_failures_table.c.name == name)
+            )
+        return result.rowcount > 0
+
+    def all_failures(self) -> dict[str, FailureRow]:
+        """Every user's failure row (one a user at most): for the admin's user list."""
+        query = sa.select(
+            login_failures_table.c.name,
+            login_failures_table.c.failures,
+            login_failures_table.c.last_failed_at,
+            login_failures_table.c.locked_until,
+        )
+        with self._reader.connect() as conn:
+            rows = conn.execute(query).all()
+        return {
+            r[0]: FailureRow(
+                r[1], datetime.fromisoformat(r[2]), datetime.fromisoformat(r[3]) if r[3] else None
+            )
+            for r in rows
+        }
+
+    def server_key(self, name: str, *, make: Callable[[], str], at: datetime) -> str:
+        """The secret stored under `name`, made with `make` and stored the first time.
+
+        Two processes making it at once both end up with the one that was stored first.
+        """
+        query = sa.select(server_keys_table.c.secret).where(server_keys_table.c.name == name)
+        with self._reader.connect() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+        if found is not None:
+            return str(found)
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    server_keys_table.insert(),
+                    {"name": name, "secret": make(), "created_at": at.isoformat()},
+                )
+        except sa.exc.IntegrityError:
+            pass
+        with self._reader.connect() as conn:
+            return str(conn.execute(query).scalar_one())
 
     def audit(
         self,
@@ -200,24 +288,22 @@ class SqlAccounts:
         case_ids: Sequence[str | None],
         detail: str = "",
     ) -> None:
-        """One row per case for one read that showed several cases (a board), in one go."""
-        rows = [
-            {
-                "at": at.isoformat(),
-                "user_name": user_name,
-                "role": role,
-                "action": action,
-                "case_id": case_id,
-                "detail": detail,
-            }
+        """One row per case for one read that showed several cases (a board).
+
+        Queued for the process's audit writer, which chains them onto the audit log in the
+        background; `AuditUnavailable` when the log is not keeping up (refuse the read).
+        """
+        entries = [
+            AuditEntry(
+                at=at, user_name=user_name, role=role, action=action, case_id=case_id, detail=detail
+            )
             for case_id in case_ids
         ]
-        if not rows:
-            return
-        with self._engine.begin() as conn:
-            conn.execute(audit_table.insert(), rows)
+        writer_for(self._engine).submit(entries)
 
     def audit_rows(self, *, case_id: str | None) -> list[AuditRow]:
+        """Stored rows in the order they were written, this process's queued rows included."""
+        flush_writer(self._engine)
         query = sa.select(
             audit_table.c.at,
             audit_table.c.user_name,
@@ -225,9 +311,9 @@ class SqlAccounts:
             audit_table.c.action,
             audit_table.c.case_id,
             audit_table.c.detail,
-        ).order_by(audit_table.c.id)
+        ).order_by(audit_table.c.seq)
         if case_id is not None:
             query = query.where(audit_table.c.case_id == case_id)
-        with self._engine.connect() as conn:
+        with audit_reader(self._engine).connect() as conn:
             rows = conn.execute(query).all()
         return [AuditRow(*r) for r in rows]

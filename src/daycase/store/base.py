@@ -19,6 +19,24 @@ class ConcurrencyError(Exception):
     """Another writer appended to the case first; reload, decide again, retry."""
 
 
+class StoreBusy(Exception):
+    """The database is locked by another program or did not answer in time; nothing was
+    stored, and the same write may simply be tried again (503 with Retry-After)."""
+
+
+class KeyUsed(Exception):
+    """The idempotency key already stands for a stored write: answer with that one."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A client's key for one write, as stored: `key` is a digest of who sent it and the
+    key itself (two users never share keys), `request` a digest of what was asked."""
+
+    key: str
+    request: str
+
+
 @dataclass(frozen=True, slots=True)
 class CaseSummary:
     """One row of the case index: enough to list a day's cases without loading events."""
@@ -43,12 +61,34 @@ class ChainProblem:
 class EventStore(Protocol):
     """What the service layer needs from storage; one implementation per backend."""
 
-    def append(self, events: Sequence[Event], *, expected_seq: int) -> None:
+    def append(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> None:
         """Append events of one case in one transaction.
 
         The first event's `seq` must be `expected_seq + 1` and the case's stored last seq
-        must be `expected_seq` (0 for a new case), else `ConcurrencyError`.
+        must be `expected_seq` (0 for a new case), else `ConcurrencyError`. With an
+        `idempotency` key the key is stored in the same transaction; a key already stored
+        raises `KeyUsed` and stores nothing.
         """
+        ...
+
+    async def append_async(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> None:
+        """`append` for a caller on an event loop: the loop is not blocked meanwhile."""
+        ...
+
+    def replay(self, key: str) -> tuple[str, Event] | None:
+        """The request digest and the last event stored under an idempotency key."""
         ...
 
     def load(self, case_id: str) -> list[Event]:
@@ -57,6 +97,10 @@ class EventStore(Protocol):
 
     def cases(self, *, on: date | None = None) -> list[CaseSummary]:
         """Cases scheduled on a local calendar date (all cases when `on` is None)."""
+        ...
+
+    def family_codes(self, *, on: date) -> set[str]:
+        """The family codes already given to cases on that date (a new one must differ)."""
         ...
 
     def verify(self) -> list[ChainProblem]:

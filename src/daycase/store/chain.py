@@ -15,11 +15,10 @@ from daycase.engine.events import CaseOpened, Event
 from daycase.store.base import ChainProblem, ConcurrencyError
 from daycase.store.codec import (
     GENESIS_HASH,
-    canonical_json,
     chain_hash,
+    event_body,
     event_from_dict,
     event_kind,
-    event_to_dict,
 )
 
 
@@ -71,7 +70,7 @@ def seal(events: Sequence[Event], *, prev_hash: str) -> list[SealedEvent]:
     """Serialise events canonically and chain their hashes on from `prev_hash`."""
     sealed: list[SealedEvent] = []
     for event in events:
-        body = canonical_json(event_to_dict(event))
+        body = event_body(event)
         digest = chain_hash(prev_hash, body)
         row = StoredRow(seq=event.seq, body=body, prev_hash=prev_hash, hash=digest)
         sealed.append(SealedEvent(event=event, kind=event_kind(event), row=row))

@@ -22,6 +22,9 @@ class DisplayLinkRow:
 class SqlDisplayLinks:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        # Reads opt out of SQLite's BEGIN IMMEDIATE: a sign-in check or a screen link must
+        # never wait on (or be refused for) another program's write lock.
+        self._reader = engine.execution_options(daycase_sqlite_begin="DEFERRED")
 
     def add(self, *, link_hash: str, label: str, created_by: str, created_at: datetime) -> None:
         with self._engine.begin() as conn:
@@ -37,12 +40,12 @@ class SqlDisplayLinks:
             )
 
     def get(self, link_hash: str) -> DisplayLinkRow | None:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(sa.select(links).where(links.c.link_hash == link_hash)).first()
         return DisplayLinkRow(*row) if row else None
 
     def all(self) -> list[DisplayLinkRow]:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(sa.select(links).order_by(links.c.created_at)).all()
         return [DisplayLinkRow(*r) for r in rows]
 

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from daycase.engine.events import CaseOpened, Event
-from daycase.store.base import CaseSummary, ChainProblem, ConcurrencyError
+from daycase.store.base import (
+    CaseSummary,
+    ChainProblem,
+    ConcurrencyError,
+    IdempotencyKey,
+    KeyUsed,
+)
 from daycase.store.chain import StoredRow, check_batch, check_chain, parse_body, seal
 from daycase.store.codec import GENESIS_HASH
 
@@ -31,13 +37,22 @@ class MemoryEventStore:
         self._rows: dict[str, list[StoredRow]] = {}
         self._index: dict[str, _IndexEntry] = {}
         self._event_ids: set[str] = set()
+        self._keys: dict[str, tuple[str, Event]] = {}
 
-    def append(self, events: Sequence[Event], *, expected_seq: int) -> None:
+    def append(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> None:
         """Append one case's events atomically, or raise and store nothing."""
         if not events:
             return
         case_id = check_batch(events, expected_seq=expected_seq)
         with self._lock:
+            if idempotency is not None and idempotency.key in self._keys:
+                raise KeyUsed(idempotency.key)
             rows = self._rows.get(case_id, [])
             last_seq = rows[-1].seq if rows else 0
             if last_seq != expected_seq:
@@ -61,6 +76,22 @@ class MemoryEventStore:
                 self._index[case_id] = _IndexEntry(summary, first.scheduled_start.date())
             self._rows[case_id] = [*rows, *(item.row for item in sealed)]
             self._event_ids.update(event.event_id for event in events)
+            if idempotency is not None:
+                self._keys[idempotency.key] = (idempotency.request, events[-1])
+
+    async def append_async(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> None:
+        """Memory never blocks: the same as `append`."""
+        self.append(events, expected_seq=expected_seq, idempotency=idempotency)
+
+    def replay(self, key: str) -> tuple[str, Event] | None:
+        with self._lock:
+            return self._keys.get(key)
 
     def load(self, case_id: str) -> list[Event]:
         """Every event of the case in seq order, parsed afresh so callers share no state."""
@@ -74,6 +105,9 @@ class MemoryEventStore:
             entries = list(self._index.values())
         chosen = [e.summary for e in entries if on is None or e.scheduled_date == on]
         return sorted(chosen, key=lambda s: (s.scheduled_start_iso, s.case_id))
+
+    def family_codes(self, *, on: date) -> set[str]:
+        return {case.family_code for case in self.cases(on=on)}
 
     def verify(self) -> list[ChainProblem]:
         """Re-compute every chain exactly as the SQL store does."""

@@ -6,12 +6,14 @@ Written for SQLite now and PostgreSQL next; only the SQLite connection pragmas a
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-import threading
+import sqlite3
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -20,10 +22,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from daycase.engine.events import CaseOpened, Event
-from daycase.store.base import CaseSummary, ChainProblem, ConcurrencyError
+from daycase.store.base import (
+    CaseSummary,
+    ChainProblem,
+    ConcurrencyError,
+    IdempotencyKey,
+    KeyUsed,
+)
 from daycase.store.chain import StoredRow, check_batch, check_chain, parse_body, seal
 from daycase.store.codec import GENESIS_HASH
-from daycase.store.tables import cases_table, events_table, metadata
+from daycase.store.tables import cases_table, events_table, idempotency_keys_table, metadata
+from daycase.store.writer import Fallback, GroupWriter, Outcome
 
 __all__ = ["SqlEventStore", "cases_table", "events_table", "make_engine", "metadata"]
 
@@ -31,37 +40,66 @@ _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=10000",
 )
 
 # Read-only work opts out of `BEGIN IMMEDIATE` so that readers never queue behind writers.
 _BEGIN_OPTION = "daycase_sqlite_begin"
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(
+    url: str, *, busy_timeout_s: float = 10.0, statement_timeout_s: float | None = None
+) -> sa.Engine:
     """An engine for `url`; for SQLite, durable WAL pragmas and write-locking transactions.
 
     pysqlite normally defers BEGIN until the first write, so two transactions that both
     read first can deadlock when upgrading to the write lock; taking the lock at BEGIN
     (the SQLAlchemy docs' recipe) makes the second writer wait on `busy_timeout` instead.
+    `busy_timeout_s` bounds how long a statement waits for a lock another program holds
+    (SQLite's busy timeout, PostgreSQL's `lock_timeout`); `statement_timeout_s` bounds any
+    PostgreSQL statement. The server sets both low, so that a locked store is answered
+    with "busy, try again" in seconds instead of a request that hangs.
     """
     is_sqlite = sa.make_url(url).get_backend_name() == "sqlite"
+    if is_sqlite:
+        engine = sa.create_engine(url)
+        busy_ms = max(1, int(busy_timeout_s * 1000))
+
+        def connect(dbapi_connection: Any, _record: Any) -> None:
+            _sqlite_connect(dbapi_connection, busy_ms)
+
+        sa_event.listen(engine, "connect", connect)
+        sa_event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    options = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
+    if statement_timeout_s is not None:
+        options += f" -c statement_timeout={int(statement_timeout_s * 1000)}"
     # A server runs up to 40 request threads; a pool that small makes them queue and
     # churn connections (PostgreSQL pays a fork for each), so keep enough open.
-    engine = (
-        sa.create_engine(url) if is_sqlite else sa.create_engine(url, pool_size=20, max_overflow=20)
-    )
-    if engine.dialect.name == "sqlite":
-        sa_event.listen(engine, "connect", _sqlite_connect)
-        sa_event.listen(engine, "begin", _sqlite_begin)
-    return engine
+    return sa.create_engine(url, pool_size=20, max_overflow=20, connect_args={"options": options})
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def is_busy_error(error: BaseException) -> bool:
+    """Whether a driver error means "locked or not answering": the write may be retried.
+
+    SQLite says `database is locked`/`busy`; on PostgreSQL a lock or statement timeout and a
+    lost connection are all `OperationalError`s (SQLSTATE classes 55, 57, 08).
+    """
+    original = getattr(error, "orig", None) or error
+    if isinstance(original, sqlite3.OperationalError):
+        text = str(original).lower()
+        return "locked" in text or "busy" in text
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(original, psycopg.OperationalError)
+
+
+def _sqlite_connect(dbapi_connection: Any, busy_ms: int) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        for pragma in _SQLITE_PRAGMAS:
+        for pragma in (*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={busy_ms}"):
             cursor.execute(pragma)
     finally:
         cursor.close()
@@ -105,10 +143,10 @@ class _Prepared:
 
     def params(self, values: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """Values in the dialect's paramstyle: a tuple in bind order or a mapping."""
-        merged = {**self._defaults, **values}
+        merged = {**self._defaults, **values} if self._defaults else values
         if self._order is None:
             return merged
-        return tuple(merged[name] for name in self._order)
+        return tuple([merged[name] for name in self._order])
 
     def params_many(
         self, rows: list[dict[str, Any]]
@@ -135,6 +173,13 @@ _ADVANCE_CASE = (
     .where(cases_table.c.last_hash == sa.bindparam("b_prev_hash"))
     .values(last_seq=sa.bindparam("b_last_seq"), last_hash=sa.bindparam("b_last_hash"))
 )
+_KEY_TAKEN = sa.select(sa.literal(1)).where(idempotency_keys_table.c.key_hash == sa.bindparam("k"))
+_KEY_COLUMNS = ["key_hash", "request_hash", "case_id", "event_id", "created_at"]
+_REPLAY = (
+    sa.select(idempotency_keys_table.c.request_hash, events_table.c.body)
+    .join(events_table, events_table.c.event_id == idempotency_keys_table.c.event_id)
+    .where(idempotency_keys_table.c.key_hash == sa.bindparam("k"))
+)
 _LOAD = (
     sa.select(events_table.c.body)
     .where(events_table.c.case_id == sa.bindparam("case_id"))
@@ -152,6 +197,9 @@ _ALL_CASES = sa.select(*_SUMMARY_COLUMNS).order_by(
     cases_table.c.scheduled_start, cases_table.c.case_id
 )
 _CASES_ON = _ALL_CASES.where(cases_table.c.scheduled_date == sa.bindparam("on"))
+_CODES_ON = sa.select(cases_table.c.family_code).where(
+    cases_table.c.scheduled_date == sa.bindparam("on")
+)
 _INDEX = sa.select(cases_table.c.case_id, cases_table.c.last_seq, cases_table.c.last_hash)
 _ALL_ROWS = sa.select(
     events_table.c.case_id,
@@ -160,6 +208,27 @@ _ALL_ROWS = sa.select(
     events_table.c.prev_hash,
     events_table.c.hash,
 ).order_by(events_table.c.case_id, events_table.c.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One append as queued for the writer."""
+
+    events: Sequence[Event]
+    expected_seq: int
+    idempotency: IdempotencyKey | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """The rows one append writes, and where its case's chain ends after it."""
+
+    case_id: str
+    case_row: dict[str, Any] | None
+    advance: dict[str, Any] | None
+    event_rows: list[dict[str, Any]]
+    key_row: dict[str, Any] | None
+    end: tuple[int, str]
 
 
 class SqlEventStore:
@@ -193,14 +262,21 @@ class SqlEventStore:
             IntegrityError,
             dialect.loaded_dbapi.IntegrityError,
         )
-        # SQLite takes one writer at a time anyway: a single long-lived write connection per
-        # store (datasette's pattern) skips the pool and event layers on the hot path.
-        self._single_writer = dialect.name == "sqlite"
+        self._key_taken = _Prepared(_KEY_TAKEN, dialect)
+        self._insert_key = _Prepared(
+            idempotency_keys_table.insert().inline(), dialect, column_keys=_KEY_COLUMNS
+        )
         self._notify_sql = (
             "SELECT pg_notify('daycase_cases', %s)" if dialect.name == "postgresql" else None
         )
-        self._writer: Any = None
-        self._write_lock = threading.Lock()
+        # One writer connection and thread per store (datasette's pattern for SQLite, which
+        # takes one writer at a time anyway): appends queued together share a transaction.
+        self._writer = GroupWriter(
+            engine.raw_connection,
+            dialect=dialect.name,
+            busy=is_busy_error,
+            batch_work=self._append_batch,
+        )
         # Where each case's chain ends, as this store last wrote it; the conditional
         # UPDATE of `cases` (same seq *and* same hash) proves that is still the stored end,
         # so the SELECT can be skipped. Matching the hash too keeps a remembered end that
@@ -208,51 +284,90 @@ class SqlEventStore:
         # stored a different event at that seq.
         self._chain_ends: OrderedDict[str, tuple[int, str]] = OrderedDict()
 
-    def append(self, events: Sequence[Event], *, expected_seq: int) -> None:
+    def append(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> None:
         """Append one case's events in one transaction, or raise and store nothing."""
         if not events:
             return
         case_id = check_batch(events, expected_seq=expected_seq)
         try:
-            if self._single_writer:
-                self._append_single_writer(events, expected_seq=expected_seq)
-            else:
-                with self._engine.begin() as conn:
-                    cursor = conn.connection.cursor()
-                    try:
-                        self._append(cursor, events, expected_seq=expected_seq)
-                    finally:
-                        cursor.close()
+            self._writer.call(
+                self._work(events, expected_seq, idempotency),
+                _Request(events, expected_seq, idempotency),
+            )
         except self._integrity_errors as error:
-            self._chain_ends.pop(case_id, None)
-            # Which constraint failed is dialect-specific text; the case's seq tells plainly
-            # whether a racing writer got the same (case_id, seq) or opened the case first.
-            if self._last_seq(case_id) != expected_seq:
-                raise ConcurrencyError(f"case {case_id} moved on; reload and retry") from error
-            raise ValueError(
-                f"case {case_id}: an event id in the batch is already stored"
-            ) from error
+            self._refused(case_id, expected_seq, idempotency, error)
 
-    def _append_single_writer(self, events: Sequence[Event], *, expected_seq: int) -> None:
-        with self._write_lock:
-            if self._writer is None:
-                self._writer = self._engine.raw_connection()
-            cursor = self._writer.cursor()
+    async def append_async(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> None:
+        """`append` from the event loop: the transaction runs on the writer thread."""
+        if not events:
+            return
+        case_id = check_batch(events, expected_seq=expected_seq)
+        try:
+            await self._writer.call_async(
+                self._work(events, expected_seq, idempotency),
+                _Request(events, expected_seq, idempotency),
+            )
+        except self._integrity_errors as error:
+            await asyncio.to_thread(self._refused, case_id, expected_seq, idempotency, error)
+
+    def _work(
+        self, events: Sequence[Event], expected_seq: int, idempotency: IdempotencyKey | None
+    ) -> Callable[[DBAPICursor], None]:
+        def work(cursor: DBAPICursor) -> None:
             try:
-                cursor.execute("BEGIN IMMEDIATE")
-                try:
-                    self._append(cursor, events, expected_seq=expected_seq)
-                    cursor.execute("COMMIT")
-                except BaseException:
-                    # Also after a failed COMMIT: the long-lived writer must not stay
-                    # inside a transaction, or every later BEGIN would fail.
-                    if self._writer.in_transaction:
-                        cursor.execute("ROLLBACK")
-                    raise
-            finally:
-                cursor.close()
+                self._append(cursor, events, expected_seq=expected_seq, idempotency=idempotency)
+            except BaseException:
+                # Rolled back: what this store remembered of the case's end may be wrong.
+                self._chain_ends.pop(events[0].case_id, None)
+                raise
 
-    def _append(self, cursor: DBAPICursor, events: Sequence[Event], *, expected_seq: int) -> None:
+        return work
+
+    def _refused(
+        self,
+        case_id: str,
+        expected_seq: int,
+        idempotency: IdempotencyKey | None,
+        error: Exception,
+    ) -> NoReturn:
+        """Name an integrity error: which constraint failed is dialect-specific text; what is
+        stored now tells plainly whether a racing writer got there first."""
+        self._chain_ends.pop(case_id, None)
+        if idempotency is not None and self.replay(idempotency.key) is not None:
+            raise KeyUsed(idempotency.key) from error
+        if self._last_seq(case_id) != expected_seq:
+            raise ConcurrencyError(f"case {case_id} moved on; reload and retry") from error
+        raise ValueError(f"case {case_id}: an event id in the batch is already stored") from error
+
+    def replay(self, key: str) -> tuple[str, Event] | None:
+        """The request digest and the event stored under an idempotency key, if any."""
+        with self._reader.connect() as conn:
+            row = conn.execute(_REPLAY, {"k": key}).first()
+        return (str(row[0]), parse_body(row[1])) if row else None
+
+    def _plan(
+        self,
+        cursor: DBAPICursor,
+        events: Sequence[Event],
+        expected_seq: int,
+        idempotency: IdempotencyKey | None,
+    ) -> _Planned:
+        """The rows one append writes, chained on from where the case ends now.
+
+        Raises `ConcurrencyError` before anything is written when the case has moved on.
+        """
         case_id = events[0].case_id
         known = self._chain_ends.get(case_id)
         if known is not None and known[0] == expected_seq:
@@ -268,8 +383,10 @@ class SqlEventStore:
         sealed = seal(events, prev_hash=prev_hash)
         end = sealed[-1].row
         first = events[0]
+        case_row: dict[str, Any] | None = None
+        advance: dict[str, Any] | None = None
         if isinstance(first, CaseOpened):
-            row = {
+            case_row = {
                 "case_id": case_id,
                 "pathway_id": first.pathway_id,
                 "pathway_version": first.pathway_version,
@@ -281,7 +398,6 @@ class SqlEventStore:
                 "last_seq": end.seq,
                 "last_hash": end.hash,
             }
-            cursor.execute(self._insert_case.sql, self._insert_case.params(row))
         else:
             advance = {
                 "b_case_id": case_id,
@@ -290,13 +406,6 @@ class SqlEventStore:
                 "b_last_seq": end.seq,
                 "b_last_hash": end.hash,
             }
-            cursor.execute(self._advance_case.sql, self._advance_case.params(advance))
-            if cursor.rowcount != 1:
-                self._chain_ends.pop(case_id, None)
-                raise ConcurrencyError(
-                    f"case {case_id}: its index row is not at seq {expected_seq} with the "
-                    "expected hash; another writer won, or the index is damaged (run verify)"
-                )
         rows = [
             {
                 "case_id": case_id,
@@ -310,14 +419,102 @@ class SqlEventStore:
             }
             for item in sealed
         ]
-        if len(rows) == 1:  # the usual case: one clinical entry, one statement
-            cursor.execute(self._insert_event.sql, self._insert_event.params(rows[0]))
+        key_row = None
+        if idempotency is not None:
+            key_row = {
+                "key_hash": idempotency.key,
+                "request_hash": idempotency.request,
+                "case_id": case_id,
+                "event_id": events[-1].event_id,
+                "created_at": events[-1].recorded_at.isoformat(),
+            }
+        return _Planned(case_id, case_row, advance, rows, key_row, (end.seq, end.hash))
+
+    def _append(
+        self,
+        cursor: DBAPICursor,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        idempotency: IdempotencyKey | None = None,
+    ) -> None:
+        """One append on its own: checked statement by statement."""
+        if idempotency is not None:
+            cursor.execute(self._key_taken.sql, self._key_taken.params({"k": idempotency.key}))
+            if cursor.fetchone() is not None:
+                raise KeyUsed(idempotency.key)
+        plan = self._plan(cursor, events, expected_seq, idempotency)
+        if plan.case_row is not None:
+            cursor.execute(self._insert_case.sql, self._insert_case.params(plan.case_row))
         else:
-            cursor.executemany(self._insert_event.sql, self._insert_event.params_many(rows))
+            assert plan.advance is not None
+            cursor.execute(self._advance_case.sql, self._advance_case.params(plan.advance))
+            if cursor.rowcount != 1:
+                self._chain_ends.pop(plan.case_id, None)
+                raise ConcurrencyError(
+                    f"case {plan.case_id}: its index row is not at seq {expected_seq} with "
+                    "the expected hash; another writer won, or the index is damaged (run verify)"
+                )
+        if len(plan.event_rows) == 1:  # the usual case: one clinical entry, one statement
+            cursor.execute(self._insert_event.sql, self._insert_event.params(plan.event_rows[0]))
+        else:
+            cursor.executemany(
+                self._insert_event.sql, self._insert_event.params_many(plan.event_rows)
+            )
+        if plan.key_row is not None:
+            cursor.execute(self._insert_key.sql, self._insert_key.params(plan.key_row))
         if self._notify_sql is not None:
             # Delivered by PostgreSQL at commit, to every listening server process.
-            cursor.execute(self._notify_sql, (case_id,))
-        self._remember_end(case_id, end.seq, end.hash)
+            cursor.execute(self._notify_sql, (plan.case_id,))
+        self._remember_end(plan.case_id, *plan.end)
+
+    def _append_batch(self, cursor: DBAPICursor, requests: list[_Request]) -> list[Outcome]:
+        """Appends to different cases in a handful of statements, whatever their number.
+
+        Each statement is a round trip and, on the writer thread, a hand-over of the GIL;
+        per append they cost more than the rows. Anything that only a one-by-one check can
+        settle (two appends to one case, a case that moved on under us, a repeated key or
+        id) raises `Fallback`, and the writer redoes the batch append by append.
+        """
+        outcomes: list[Outcome] = []
+        plans: list[_Planned] = []
+        seen: set[str] = set()
+        for request in requests:
+            case_id = request.events[0].case_id
+            if case_id in seen:
+                raise Fallback(case_id)
+            seen.add(case_id)
+            try:
+                plans.append(
+                    self._plan(cursor, request.events, request.expected_seq, request.idempotency)
+                )
+            except ConcurrencyError as error:  # nothing of it written: refused alone
+                self._chain_ends.pop(case_id, None)
+                outcomes.append((None, error))
+                continue
+            outcomes.append((None, None))
+        opens = [plan.case_row for plan in plans if plan.case_row is not None]
+        advances = [plan.advance for plan in plans if plan.advance is not None]
+        if opens:
+            cursor.executemany(self._insert_case.sql, self._insert_case.params_many(opens))
+        if advances:
+            cursor.executemany(self._advance_case.sql, self._advance_case.params_many(advances))
+            if cursor.rowcount != len(advances):
+                raise Fallback("a case's index row was not where this store left it")
+        rows = [row for plan in plans for row in plan.event_rows]
+        if rows:
+            cursor.executemany(self._insert_event.sql, self._insert_event.params_many(rows))
+        keys = [plan.key_row for plan in plans if plan.key_row is not None]
+        if keys:
+            cursor.executemany(self._insert_key.sql, self._insert_key.params_many(keys))
+        if self._notify_sql is not None and plans:
+            cursor.execute(
+                "SELECT pg_notify('daycase_cases', c) FROM unnest(%s::text[]) AS c",
+                ([plan.case_id for plan in plans],),
+            )
+        for plan in plans:
+            self._remember_end(plan.case_id, *plan.end)
+        return outcomes
 
     def _remember_end(self, case_id: str, seq: int, digest: str) -> None:
         """Bounded: a busy day has a few dozen open cases, never thousands at once."""
@@ -357,6 +554,11 @@ class SqlEventStore:
             for row in rows
         ]
 
+    def family_codes(self, *, on: date) -> set[str]:
+        """Only the codes: opening a case reads them, and a busy day has many cases."""
+        with self._reader.connect() as conn:
+            return set(conn.execute(_CODES_ON, {"on": on.isoformat()}).scalars())
+
     def verify(self) -> list[ChainProblem]:
         """Re-check every case's chain and index row inside one read snapshot."""
         problems: list[ChainProblem] = []
@@ -385,9 +587,6 @@ class SqlEventStore:
         return sorted(problems, key=lambda p: p.case_id)
 
     def close(self) -> None:
-        """Close the writer and pooled connections (the engine would reconnect if used)."""
-        with self._write_lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+        """Finish queued writes, close the writer and the pooled connections."""
+        self._writer.close()
         self._engine.dispose()

@@ -51,6 +51,19 @@ events_table = sa.Table(
 )
 
 
+# A client's Idempotency-Key for a clinical write, stored in the write's own transaction:
+# a retry of a write whose answer was lost is answered with the event stored the first time.
+idempotency_keys_table = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("case_id", sa.Text, sa.ForeignKey("cases.case_id"), nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
+
 users_table = sa.Table(
     "users",
     metadata,
@@ -70,18 +83,32 @@ tokens_table = sa.Table(
     sa.Column("issued_at", sa.Text, nullable=False),
     sa.Column("expires_at", sa.Text, nullable=False),
     sa.Column("revoked_at", sa.Text, nullable=True),
+    # Written at most once a minute per token: the idle timeout's clock (migration 0005).
+    sa.Column("last_seen_at", sa.Text, nullable=True),
 )
 
-# Failed sign-ins per user name typed, whether or not such a user exists.
+# Failed sign-ins from untrusted clients, one row per real user at most: names that are
+# not users are counted in memory only, so nobody can grow this table without signing in.
 login_failures_table = sa.Table(
     "login_failures",
     metadata,
-    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, sa.ForeignKey("users.name"), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failed_at", sa.Text, nullable=False),
     sa.Column("locked_until", sa.Text, nullable=True),
 )
 
+# Secrets the server makes once and keeps, e.g. the key that signs device cookies.
+server_keys_table = sa.Table(
+    "server_keys",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
+# The audit log is one hash chain in `seq` order (store/audit.py); `audit_head` is where it
+# ends, locked by each writer so that processes append one after another.
 audit_table = sa.Table(
     "audit",
     metadata,
@@ -92,6 +119,18 @@ audit_table = sa.Table(
     sa.Column("action", sa.Text, nullable=False),
     sa.Column("case_id", sa.Text, nullable=True, index=True),
     sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("seq", name="uq_audit_seq"),
+)
+
+audit_head_table = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_seq", sa.Integer, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
 )
 
 # Waiting-room screens reached by a long random link instead of a sign-in; revocable.

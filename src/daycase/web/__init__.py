@@ -11,10 +11,11 @@ from fastapi.staticfiles import StaticFiles
 
 def install_web(app: FastAPI) -> None:
     """Add the pages, the static files and the sign-in redirects to an app."""
-    from daycase.api.errors import refusal_response
+    from daycase.api.errors import busy_response, refusal_response
     from daycase.services.cases import CaseNotFound
     from daycase.services.catalog import PathwayUnavailable
-    from daycase.web import case_pages, pages, patient_pages
+    from daycase.services.faults import RETRY_AFTER_S, StoreBusy, busy_message
+    from daycase.web import admin_pages, case_pages, pages, patient_pages
     from daycase.web.common import LoginRequired, NotAllowed, render
 
     app.mount(
@@ -22,7 +23,7 @@ def install_web(app: FastAPI) -> None:
         StaticFiles(directory=str(resources.files("daycase.web").joinpath("static"))),
         name="static",
     )
-    for module in (pages, case_pages, patient_pages):
+    for module in (pages, case_pages, patient_pages, admin_pages):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)
@@ -57,6 +58,24 @@ def install_web(app: FastAPI) -> None:
             title="No such case",
             text="Check the link, or find the case on the board.",
         )
+
+    @app.exception_handler(StoreBusy)
+    async def _busy(request: Request, exc: StoreBusy) -> Response:
+        # The form stays on the page (static/forms.js says "Not saved"); a page load says
+        # the same in words. Either way nothing was stored and a retry is safe.
+        if request.url.path.startswith("/api/"):
+            return busy_response(request.method)
+        page = render(
+            request,
+            request.app.state.runtime,
+            "message.html",
+            503,
+            user=None,
+            title="The record is busy",
+            text=busy_message(request.method),
+        )
+        page.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return page
 
     @app.exception_handler(PathwayUnavailable)
     async def _unavailable(request: Request, exc: PathwayUnavailable) -> Response:

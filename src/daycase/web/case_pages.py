@@ -6,6 +6,7 @@ the step, and for a physician a way to record anyway with a reason.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -19,30 +20,43 @@ from daycase.engine.evaluate import evaluate
 from daycase.engine.events import StepRecorded
 from daycase.engine.gates import terminal_entry
 from daycase.pathways.schema import Pathway, Step
+from daycase.services.access import reader_of
 from daycase.services.accounts import User
+from daycase.services.cases import WriteKey, request_digest
 from daycase.services.runtime import Runtime
 from daycase.web.common import StaffPage, checked_form, form_text, is_htmx, render
 from daycase.web.forms import FormProblem, form_values, parse, parse_time, widgets
+from daycase.web.session import CSRF_FIELD
 from daycase.web.views import alert_rows, checklist, history
 
 router = APIRouter(include_in_schema=False)
 
 
-def case_context(runtime: Runtime, case_id: str) -> dict[str, Any]:
+def case_context(runtime: Runtime, case_id: str, user: User) -> dict[str, Any]:
+    """The case page's context, as the read matrix lets `user` read the case: the front
+    desk and admins get the steps they record, their entries and corrections, no alerts."""
     state = runtime.cases.state(case_id)
     pathway = runtime.cases.pathway_of(state)
     now = runtime.now()
     ev = evaluate(pathway, state, now)
     closed = terminal_entry(pathway, state) is not None
+    reader = reader_of(runtime, user)
+    phases = checklist(pathway, state, ev, closed=closed, tz=runtime.tz, now=now)
+    shown = {e.event_id for e in reader.history(pathway, state.history)}
+    if not reader.clinical:
+        for phase in phases:
+            phase.steps = [sv for sv in phase.steps if reader.reads_step(pathway, sv.step.id)]
+        phases = [phase for phase in phases if phase.steps]
     return {
         "state": state,
         "opened": state.opened,
         "pathway": pathway,
         "ev": ev,
         "closed": closed,
-        "phases": checklist(pathway, state, ev, closed=closed, tz=runtime.tz, now=now),
-        "history": history(pathway, state, tz=runtime.tz),
-        "alerts": alert_rows(ev.alerts),
+        "reader": reader,
+        "phases": phases,
+        "history": [h for h in history(pathway, state, tz=runtime.tz) if h.event_id in shown],
+        "alerts": alert_rows(ev.alerts) if reader.clinical else [],
         "widgets_for": lambda step: widgets(pathway, step),
         "may_override": lambda role: role in pathway.override_roles,
         "form_values": lambda step, data: form_values(step, data, tz=runtime.tz),
@@ -51,6 +65,23 @@ def case_context(runtime: Runtime, case_id: str) -> dict[str, Any]:
         if state.opened
         else runtime.today(),
     }
+
+
+def _write_key(request: Request, form: FormData) -> WriteKey | None:
+    """The form's own Idempotency-Key (one per form as rendered) and a digest of what the
+    form asked, without the CSRF value, which a new sign-in would change."""
+    key = form_text(form, "idempotency_key")
+    if not _KEY.match(key):
+        return None
+    fields = sorted(
+        (name, value)
+        for name, value in form.multi_items()
+        if name not in (CSRF_FIELD, "idempotency_key") and isinstance(value, str)
+    )
+    return WriteKey(key, request_digest(request.url.path, repr(fields)))
+
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}\Z")
 
 
 def _new_case_context(runtime: Runtime, version: str | None) -> dict[str, Any]:
@@ -109,7 +140,7 @@ async def new_case(request: Request, runtime: RuntimeDep, user: StaffPage) -> Re
         errors["scheduled_start"] = str(exc)
         start = runtime.now()
     if not errors:
-        result = runtime.cases.open_case(
+        result = await runtime.cases.open_case_async(
             OpenCase(
                 actor=Actor(user.name, user.role),
                 pathway_id=chosen["pathway"].id,
@@ -121,7 +152,8 @@ async def new_case(request: Request, runtime: RuntimeDep, user: StaffPage) -> Re
                 sex=values["sex"] or "unknown",
                 levels=levels,
                 scheduled_start=start,
-            )
+            ),
+            key=_write_key(request, form),
         )
         if not isinstance(result, Refusal):
             return RedirectResponse(f"/cases/{result.case_id}", status_code=303)
@@ -141,7 +173,7 @@ async def new_case(request: Request, runtime: RuntimeDep, user: StaffPage) -> Re
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, runtime: RuntimeDep, user: StaffPage, case_id: str) -> Response:
-    ctx = case_context(runtime, case_id)
+    ctx = case_context(runtime, case_id, user)
     runtime.audit_read(user, "read_case", [case_id], "page")
     partial = "_case_main.html" if is_htmx(request) else "case.html"
     return render(request, runtime, partial, user=user, outcome=None, **ctx)
@@ -178,7 +210,7 @@ async def record(request: Request, runtime: RuntimeDep, user: StaffPage, case_id
         return _after(request, runtime, user, case_id, outcome, 422)
     assert isinstance(at, datetime)
     reason = form_text(form, "override_reason") or None
-    result = runtime.cases.record(
+    result = await runtime.cases.record_async(
         case_id,
         RecordStep(
             actor=Actor(user.name, user.role),
@@ -187,6 +219,7 @@ async def record(request: Request, runtime: RuntimeDep, user: StaffPage, case_id
             data=data,
             override_reason=reason,
         ),
+        key=_write_key(request, form),
     )
     if isinstance(result, Refusal):
         outcome.update(kind=result.kind, messages=list(result.messages), fields=dict(result.fields))
@@ -217,7 +250,8 @@ def _after(
 ) -> Response:
     if not is_htmx(request) and status == 200:
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
-    ctx = case_context(runtime, case_id)
+    ctx = case_context(runtime, case_id, user)
+    runtime.audit_read(user, "read_case", [case_id], "page")  # the page shows the case again
     name = "_case_main.html" if is_htmx(request) else "case.html"
     # htmx swaps only 2xx answers by default; the page marks refusals itself.
     return render(
@@ -268,7 +302,7 @@ async def amend(
     patch.update({k: None for k in entry.data if k not in data and k != "level"})
     if at is not None and _minute(at, runtime) == _minute(entry.at, runtime):
         at = None
-    result = runtime.cases.amend(
+    result = await runtime.cases.amend_async(
         case_id,
         AmendEvent(
             actor=Actor(user.name, user.role),
@@ -278,6 +312,7 @@ async def amend(
             data=patch or None,
             override_reason=form_text(form, "override_reason") or None,
         ),
+        key=_write_key(request, form),
     )
     if isinstance(result, Refusal):
         outcome.update(kind=result.kind, messages=list(result.messages), fields=dict(result.fields))
@@ -297,13 +332,14 @@ async def void(
     request: Request, runtime: RuntimeDep, user: StaffPage, case_id: str, event_id: str
 ) -> Response:
     form = await checked_form(request)
-    result = runtime.cases.void(
+    result = await runtime.cases.void_async(
         case_id,
         VoidEvent(
             actor=Actor(user.name, user.role),
             target_event_id=event_id,
             reason=form_text(form, "reason"),
         ),
+        key=_write_key(request, form),
     )
     if isinstance(result, Refusal):
         outcome = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from importlib import resources
 from typing import Annotated, Any
@@ -30,8 +31,11 @@ class NotAllowed(Exception):
 
 
 def page_user(request: Request, runtime: RuntimeDep) -> User:
+    """The signed-in user; a live page's own refresh (live.js marks it) is not use of the
+    sign-in, so a board left open on an unattended screen still logs off when idle."""
     token = sess.session_token(request)
-    user = runtime.accounts.user_for_token(token) if token else None
+    active = request.headers.get("x-daycase-live") != "1"
+    user = runtime.accounts.user_for_token(token, active=active) if token else None
     if user is None:
         raise LoginRequired(request.url.path)
     return user
@@ -60,6 +64,9 @@ def render(
         "local": lambda dt: local(dt, runtime.tz),
         "now_local": runtime.now().astimezone(runtime.tz),
         "centre": runtime.centre,
+        # One Idempotency-Key per form as rendered: a form sent again after a lost answer
+        # is answered with what was stored, never stored twice.
+        "new_key": lambda: uuid.uuid4().hex,
     }
     return TEMPLATES.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
 

@@ -6,17 +6,19 @@ template; htmx requests get just the part of the page that changed.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from daycase.api import signin
 from daycase.api.deps import RuntimeDep
-from daycase.services.accounts import SignInRefused
+from daycase.services.access import reader_of
+from daycase.services.accounts import AccountError, SignInRefused, User
 from daycase.services.board import board, family_board
 from daycase.services.calls import calls_to_make
+from daycase.services.passwords import HashingBusy
 from daycase.services.runtime import Runtime
 from daycase.web import session as sess
 from daycase.web.common import (
@@ -39,7 +41,16 @@ def login_page(request: Request, runtime: RuntimeDep, next: str = "/") -> Respon
     token = sess.session_token(request)
     if token and runtime.accounts.user_for_token(token):
         return RedirectResponse("/", status_code=303)
-    return with_login_csrf(request, runtime, "login.html", 200, next=next, error=None)
+    notice = None
+    if token and runtime.accounts.ended_because(token) == "idle":
+        notice = (
+            "You were signed out because this sign-in was not used for "
+            f"{_duration(runtime.settings.session_idle_minutes)}. Sign in again to go on."
+        )
+    page = with_login_csrf(request, runtime, "login.html", 200, next=next, error=notice)
+    if token:
+        sess.clear_session(page)
+    return page
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -52,24 +63,55 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
         return _login_again(
             request, runtime, next_url, "Your sign-in form expired; please try again", 400
         )
-    result = await asyncio.to_thread(
-        runtime.accounts.sign_in, form_text(form, "username"), form_text(form, "password")
-    )
+    # The password form field is not stripped: spaces are part of a password.
+    password = form.get("password")
+    try:
+        result = await signin.sign_in(
+            request,
+            runtime,
+            form_text(form, "username"),
+            password if isinstance(password, str) else "",
+        )
+    except HashingBusy:
+        page = _login_again(
+            request, runtime, next_url, "The server is busy. Try again in a moment.", 503
+        )
+        page.headers["Retry-After"] = str(HashingBusy.retry_after_s)
+        return page
     if isinstance(result, SignInRefused):
-        if result.delay_s:
-            await asyncio.sleep(result.delay_s)
         if result.locked:
             minutes = max(1, math.ceil(result.retry_after_s / 60))
-            message = f"Too many failed sign-ins. Try again in {minutes} min."
-            return _login_again(request, runtime, next_url, message, 429)
+            where = "from this computer" if result.by_address else "for this user name"
+            message = (
+                f"Too many failed sign-ins {where}. Try again in {minutes} min, or sign in "
+                "on a computer you have used before"
+                + ("." if result.by_address else "; the centre manager can unlock it.")
+            )
+            page = _login_again(request, runtime, next_url, message, 429)
+            page.headers["Retry-After"] = str(result.retry_after_s)
+            return page
         return _login_again(request, runtime, next_url, "Wrong user name or password", 401)
     staff = runtime.centre.is_staff(result.user.role)
     target = next_url if staff or next_url.startswith("/family") else "/family"
     response = RedirectResponse(target, status_code=303)
     ttl = int((result.expires_at - runtime.now()).total_seconds())
     sess.set_session(response, request, result.access_token, max_age_s=ttl)
+    signin.set_device_cookie(
+        response,
+        request,
+        runtime,
+        purpose="device",
+        subject=result.user.name,
+        value=result.device_cookie,
+    )
     response.delete_cookie(sess.LOGIN_CSRF_COOKIE, path="/")
     return response
+
+
+def _duration(minutes: float) -> str:
+    if minutes < 1:
+        return f"{round(minutes * 60)} seconds"
+    return "1 minute" if minutes == 1 else f"{minutes:g} minutes"
 
 
 def _login_again(
@@ -104,12 +146,17 @@ def board_page(
 ) -> Response:
     on = day_or_today(runtime, date)
     now = runtime.now()
-    rows = board(runtime.cases, on=on, now=now)
+    reader = reader_of(runtime, user)
+    rows = [reader.board_row(r) for r in board(runtime.cases, on=on, now=now)]
     runtime.audit_read(user, "board", [r.case_id for r in rows], on.isoformat())
     if is_htmx(request):
-        return render(request, runtime, "_board_table.html", user=user, rows=rows, day=on)
-    calls = calls_to_make(runtime.cases, on=on, now=now)
-    runtime.audit_read(user, "calls", [c.case_id for c in calls], on.isoformat())
+        return render(
+            request, runtime, "_board_table.html", user=user, rows=rows, day=on, reader=reader
+        )
+    # The next-day calls are clinical: the front desk and admins do not get them.
+    calls = calls_to_make(runtime.cases, on=on, now=now) if reader.clinical else None
+    if calls is not None:
+        runtime.audit_read(user, "calls", [c.case_id for c in calls], on.isoformat())
     return render(
         request,
         runtime,
@@ -119,6 +166,7 @@ def board_page(
         calls=calls,
         day=on,
         today=runtime.today(),
+        reader=reader,
     )
 
 
@@ -170,36 +218,41 @@ def display_page(
     )
 
 
-# ------------------------------------------------------------------ display links (admin)
+# ------------------------------------------------------------------ users (admin)
 
 
-@router.get("/admin/displays", response_class=HTMLResponse)
-def displays_page(request: Request, runtime: RuntimeDep, user: StaffPage) -> Response:
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(request: Request, runtime: RuntimeDep, user: StaffPage) -> Response:
     if not runtime.centre.is_admin(user.role):
         raise NotAllowed
-    return render(
-        request, runtime, "displays.html", user=user, links=runtime.displays.all(), new_link=None
-    )
+    return _users(request, runtime, user, done=None)
 
 
-@router.post("/admin/displays", response_class=HTMLResponse)
-async def create_display(request: Request, runtime: RuntimeDep, user: StaffPage) -> Response:
-    if not runtime.centre.is_admin(user.role):
-        raise NotAllowed
-    form = await checked_form(request)
-    link = runtime.displays.create(label=form_text(form, "label"), created_by=user.name)
-    url = f"{request.base_url}display/{link.token}"
-    return render(
-        request, runtime, "displays.html", user=user, links=runtime.displays.all(), new_link=url
-    )
-
-
-@router.post("/admin/displays/{link_id}/revoke", response_class=HTMLResponse)
-async def revoke_display(
-    request: Request, runtime: RuntimeDep, user: StaffPage, link_id: str
+@router.post("/admin/users/{name}/unlock", response_class=HTMLResponse)
+async def unlock_user(
+    request: Request, runtime: RuntimeDep, user: StaffPage, name: str
 ) -> Response:
+    """Let new browsers sign in as `name` again at once (the admin's unlock)."""
     if not runtime.centre.is_admin(user.role):
         raise NotAllowed
     await checked_form(request)
-    runtime.displays.revoke(link_id)
-    return RedirectResponse("/admin/displays", status_code=303)
+    try:
+        runtime.accounts.unlock(name, by=f"{user.name} (users page)")
+    except AccountError:
+        return _users(request, runtime, user, done=f"There is no user {name}.", status=404)
+    return _users(request, runtime, user, done=f"{name} can sign in again from any computer.")
+
+
+def _users(
+    request: Request, runtime: Runtime, user: User, *, done: str | None, status: int = 200
+) -> Response:
+    return render(
+        request,
+        runtime,
+        "users.html",
+        status,
+        user=user,
+        users=runtime.accounts.users(),
+        locked=runtime.accounts.locked_until(),
+        done=done,
+    )

@@ -6,17 +6,22 @@ step, no alert, reason or free text, and the centre's name and phone number.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from daycase.api import signin
 from daycase.api.deps import RuntimeDep
 from daycase.engine.evaluate import evaluate
+from daycase.services.access import reader_of
+from daycase.services.audit_log import audit_patient_lookup
 from daycase.services.runtime import Runtime
 from daycase.web import session as sess
-from daycase.web.common import StaffPage, form_text, render, with_login_csrf
+from daycase.web.common import NotAllowed, StaffPage, form_text, render, with_login_csrf
 from daycase.web.sheet import going_home, now_and_next
 
 router = APIRouter(include_in_schema=False)
@@ -53,6 +58,8 @@ def _patient_context(runtime: Runtime, case_id: str) -> dict[str, Any]:
 def patient_view_staff(
     request: Request, runtime: RuntimeDep, user: StaffPage, case_id: str
 ) -> Response:
+    if not reader_of(runtime, user).clinical:
+        raise NotAllowed  # the patient view carries the medicines and the plan
     ctx = _patient_context(runtime, case_id)
     runtime.audit_read(user, "read_case", [case_id], "patient view")
     return render(request, runtime, "patient.html", user=user, **ctx)
@@ -65,16 +72,29 @@ def patient_lookup(request: Request, runtime: RuntimeDep) -> Response:
 
 @router.post("/patient", response_class=HTMLResponse)
 async def patient_view(request: Request, runtime: RuntimeDep) -> Response:
-    """A patient or family member: family code plus birth date, throttled like a sign-in."""
+    """A patient or family member: family code plus birth date.
+
+    Wrong guesses are counted per client (its address, or the device cookie a phone got
+    when it found this code before), never per family code: the waiting-room screen
+    shows the codes, and a stranger typing wrong birth dates must not shut a family out.
+    """
     form = await request.form()
     if not sess.login_csrf_ok(request, form_text(form, sess.CSRF_FIELD)):
         return RedirectResponse("/patient", status_code=303)
     code = form_text(form, "code").upper().replace(" ", "")
     birth = form_text(form, "birth_date")
-    key = f"patient:{code}"
-    case_id = None if runtime.accounts.check_guess(key) else _find_case(runtime, code, birth)
+    client = signin.client_of(request, "family", code)
+    refused = runtime.accounts.lookup_refused(code, client)
+    if refused is not None:
+        return _too_many(request, runtime, refused.retry_after_s)
+    case_id = await asyncio.to_thread(_find_case, runtime, code, birth)
+    address = request.client.host if request.client else ""
+    audit_patient_lookup(runtime, address=address, code=code, case_id=case_id)
     if case_id is None:
-        runtime.accounts.note_failure(key)
+        failed = runtime.accounts.lookup_failed(code, client)
+        await asyncio.sleep(failed.delay_s)
+        if failed.locked:
+            return _too_many(request, runtime, failed.retry_after_s)
         return with_login_csrf(
             request,
             runtime,
@@ -83,7 +103,27 @@ async def patient_view(request: Request, runtime: RuntimeDep) -> Response:
             user=None,
             error="We could not find that code and birth date. Check them, or ask the front desk.",
         )
-    return render(request, runtime, "patient.html", user=None, **_patient_context(runtime, case_id))
+    page = render(request, runtime, "patient.html", user=None, **_patient_context(runtime, case_id))
+    cookie = runtime.accounts.lookup_found(code)
+    signin.set_device_cookie(page, request, runtime, purpose="family", subject=code, value=cookie)
+    return page
+
+
+def _too_many(request: Request, runtime: Runtime, retry_after_s: int) -> Response:
+    minutes = max(1, math.ceil(retry_after_s / 60))
+    page = with_login_csrf(
+        request,
+        runtime,
+        "patient_lookup.html",
+        429,
+        user=None,
+        error=(
+            f"Too many wrong tries from this device. Try again in {minutes} min, "
+            "or ask the front desk."
+        ),
+    )
+    page.headers["Retry-After"] = str(retry_after_s)
+    return page
 
 
 def _find_case(runtime: Runtime, code: str, birth: str) -> str | None:

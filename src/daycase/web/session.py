@@ -3,12 +3,12 @@
 The session cookie holds a sign-in token from the same account service as the API
 (HttpOnly, SameSite=Strict, Secure over HTTPS, a shift long). Every form carries a CSRF
 token derived from the session token, which another site can neither read nor guess;
-the sign-in form, which has no session yet, uses a double-submit cookie instead.
+the sign-in form, which has no session yet, uses a double-submit cookie instead. The
+CSRF value is made by the account service, so the API's sign-out checks the same one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
@@ -16,22 +16,16 @@ from fastapi import Request
 from starlette.responses import Response
 
 from daycase.api.deps import SESSION_COOKIE
+from daycase.api.signin import is_https
+from daycase.services.accounts import csrf_for as csrf_for  # the pages use it from here
 
 LOGIN_CSRF_COOKIE = "daycase_login_csrf"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 
 
-def csrf_for(session_token: str) -> str:
-    return hashlib.sha256(f"csrf:{session_token}".encode()).hexdigest()[:32]
-
-
 def session_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
-
-
-def is_https(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
 
 def set_session(response: Response, request: Request, token: str, *, max_age_s: int) -> None:

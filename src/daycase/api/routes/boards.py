@@ -1,4 +1,7 @@
-"""Today's staff board, the next-day calls to make, and the family board (API room)."""
+"""Today's staff board, the next-day calls to make, and the family board (API room).
+
+What each role reads of them is the read matrix's (`daycase.services.access`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from daycase.api.deps import RuntimeDep, StaffDep, UserDep
+from daycase.api.errors import ApiRefusal
 from daycase.api.routes.common import DayQuery, day_or_today, refusals
 from daycase.api.schemas import BoardRowOut, CallRowOut, FamilyRowOut
+from daycase.services.access import reader_of
 from daycase.services.board import board, family_board
 from daycase.services.calls import calls_to_make
 from daycase.services.views import board_row_json, call_row_json, family_row_json
@@ -18,16 +23,24 @@ router = APIRouter(tags=["boards"])
 
 @router.get("/board", response_model=list[BoardRowOut], responses=refusals(403))
 def staff_board(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> list[dict[str, Any]]:
-    """Every case of the day: phase, minutes in phase, next due steps, active alerts."""
+    """Every case of the day: phase, minutes in phase, next due steps, active alerts.
+
+    The front desk and admins get no alerts and only the next steps they record
+    (`withheld` says so on each row)."""
     on = day_or_today(runtime, day)
-    rows = board(runtime.cases, on=on, now=runtime.now())
+    reader = reader_of(runtime, user)
+    rows = [reader.board_row(r) for r in board(runtime.cases, on=on, now=runtime.now())]
     runtime.audit_read(user, "board", [r.case_id for r in rows], on.isoformat())
-    return [board_row_json(r) for r in rows]
+    return [{**board_row_json(r), "withheld": reader.withheld} for r in rows]
 
 
 @router.get("/calls", response_model=list[CallRowOut], responses=refusals(403))
 def calls(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> list[dict[str, Any]]:
-    """The next-day calls to make on a day: red flags first, then missed, then due."""
+    """The next-day calls to make on a day: red flags first, then missed, then due.
+
+    Clinical staff only: a call's answers are clinical."""
+    if not reader_of(runtime, user).clinical:
+        raise ApiRefusal("role", "Only clinical staff read the next-day calls")
     on = day_or_today(runtime, day)
     rows = calls_to_make(runtime.cases, on=on, now=runtime.now())
     runtime.audit_read(user, "calls", [r.case_id for r in rows], on.isoformat())

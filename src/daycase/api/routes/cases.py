@@ -6,11 +6,12 @@ service, writes the audit row for reads of clinical detail, and maps refusals.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from daycase.api.deps import RuntimeDep, StaffDep
 from daycase.api.errors import ApiRefusal
@@ -18,6 +19,7 @@ from daycase.api.routes.common import (
     CaseIdPath,
     DayQuery,
     EventIdPath,
+    IdempotencyHeader,
     day_or_today,
     refusals,
 )
@@ -35,13 +37,14 @@ from daycase.engine.commands import Actor, AmendEvent, OpenCase, RecordStep, Ref
 from daycase.engine.evaluate import evaluate
 from daycase.engine.events import Event
 from daycase.engine.fold import CaseState
+from daycase.services.access import reader_of
 from daycase.services.accounts import User
 from daycase.services.board import board
-from daycase.services.cases import CaseNotFound
+from daycase.services.cases import CaseNotFound, WriteKey, request_digest
 from daycase.services.catalog import UnknownPathway
 from daycase.services.runtime import Runtime
 from daycase.services.views import final_json
-from daycase.store.codec import event_to_dict
+from daycase.store.codec import event_body, event_to_dict
 
 router = APIRouter(tags=["cases"])
 
@@ -69,17 +72,33 @@ def _centre_time(runtime: Runtime, at: datetime) -> datetime:
         return at
 
 
-def _stored(result: Event | Refusal) -> JSONResponse:
+def _stored(result: Event | Refusal) -> Response:
     """201 with the stored event. Returned as a ready response: the event comes from our
     own codec, so validating it against `EventOut` again would only cost time on the
     busiest route (the OpenAPI still documents `EventOut`)."""
     if isinstance(result, Refusal):
         raise ApiRefusal.of(result)
-    return JSONResponse(event_to_dict(result), status_code=201)
+    # The canonical body the store sealed: the same JSON, made once.
+    return Response(event_body(result), status_code=201, media_type="application/json")
+
+
+async def _key(request: Request, key: str | None) -> WriteKey | None:
+    """The client's Idempotency-Key with a digest of this very request (method, path and
+    body), so that a key sent again with another request is refused, not replayed."""
+    if key is None:
+        return None
+    body = await request.body()  # already read for validation: no second read
+    return WriteKey(key, request_digest(request.method, request.url.path, body))
 
 
 @router.post("/cases", status_code=201, response_model=CaseCreatedOut, responses=refusals(403, 413))
-def open_case(body: CaseIn, user: StaffDep, runtime: RuntimeDep) -> CaseCreatedOut:
+async def open_case(
+    body: CaseIn,
+    user: StaffDep,
+    runtime: RuntimeDep,
+    request: Request,
+    idempotency_key: IdempotencyHeader = None,
+) -> CaseCreatedOut:
     """Open a case for a patient on a day; answers its id and family code.
 
     The case takes the latest version of its pathway unless `pathway_version` names one.
@@ -98,7 +117,7 @@ def open_case(body: CaseIn, user: StaffDep, runtime: RuntimeDep) -> CaseCreatedO
         raise ApiRefusal(
             "invalid", f"pathway_version: {problem}", fields={"pathway_version": problem}
         ) from exc
-    result = runtime.cases.open_case(
+    result = await runtime.cases.open_case_async(
         OpenCase(
             actor=_actor(user),
             pathway_id=pathway.id,
@@ -110,7 +129,8 @@ def open_case(body: CaseIn, user: StaffDep, runtime: RuntimeDep) -> CaseCreatedO
             sex=body.patient.sex,
             levels=body.levels,
             scheduled_start=_centre_time(runtime, body.scheduled_start),
-        )
+        ),
+        key=await _key(request, idempotency_key),
     )
     if isinstance(result, Refusal):
         raise ApiRefusal.of(result)
@@ -142,27 +162,32 @@ def list_cases(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> lis
 def read_case(case_id: CaseIdPath, user: StaffDep, runtime: RuntimeDep) -> dict[str, Any]:
     """The case and its evaluated state now (the scenario runner's `final` shape)."""
     state = _state(runtime, case_id)
-    ev = evaluate(runtime.cases.pathway_of(state), state, runtime.now())
+    pathway = runtime.cases.pathway_of(state)
+    ev = evaluate(pathway, state, runtime.now())
     runtime.audit_read(user, "read_case", [case_id])
     opened = state.opened
     assert opened is not None
     p = opened.patient
-    return {
-        "id": opened.case_id,
-        "pathway": opened.pathway_id,
-        "pathway_version": opened.pathway_version,
-        "family_code": opened.family_code,
-        "patient": {
-            "mrn": p.mrn,
-            "given_name": p.given_name,
-            "family_name": p.family_name,
-            "birth_date": p.birth_date.isoformat(),
-            "sex": p.sex,
+    # What this role may read of it: the front desk and admins no alerts, no other steps.
+    return reader_of(runtime, user).case_json(
+        pathway,
+        {
+            "id": opened.case_id,
+            "pathway": opened.pathway_id,
+            "pathway_version": opened.pathway_version,
+            "family_code": opened.family_code,
+            "patient": {
+                "mrn": p.mrn,
+                "given_name": p.given_name,
+                "family_name": p.family_name,
+                "birth_date": p.birth_date.isoformat(),
+                "sex": p.sex,
+            },
+            "levels": list(opened.levels),
+            "scheduled_start": opened.scheduled_start.isoformat(),
+            **final_json(ev, events=len(state.history)),
         },
-        "levels": list(opened.levels),
-        "scheduled_start": opened.scheduled_start.isoformat(),
-        **final_json(ev, events=len(state.history)),
-    }
+    )
 
 
 @router.post(
@@ -171,10 +196,21 @@ def read_case(case_id: CaseIdPath, user: StaffDep, runtime: RuntimeDep) -> dict[
     response_model=EventOut,
     responses=refusals(403, 404, 409, 413),
 )
-def record_step(
-    case_id: CaseIdPath, body: EventIn, user: StaffDep, runtime: RuntimeDep
-) -> JSONResponse:
-    """Record a clinical step; gates, roles and data are checked by the pathway."""
+async def record_step(
+    case_id: CaseIdPath,
+    body: EventIn,
+    user: StaffDep,
+    request: Request,
+    idempotency_key: IdempotencyHeader = None,
+) -> Response:
+    """Record a clinical step; gates, roles and data are checked by the pathway.
+
+    Runs on the event loop: deciding is pure and quick, and only the transaction goes to
+    the store's writer thread (a thread-pool round trip would cost more than the rules).
+    The busiest route takes the runtime from the app itself rather than as one more
+    dependency for FastAPI to solve on every call.
+    """
+    runtime: Runtime = request.app.state.runtime
     cmd = RecordStep(
         actor=_actor(user),
         step=body.step,
@@ -183,17 +219,20 @@ def record_step(
         override_reason=body.override_reason,
     )
     try:
-        return _stored(runtime.cases.record(case_id, cmd))
+        key = await _key(request, idempotency_key)
+        return _stored(await runtime.cases.record_async(case_id, cmd, key=key))
     except CaseNotFound as exc:
         raise ApiRefusal("not_found", f"No case with id {case_id}") from exc
 
 
 @router.get("/cases/{case_id}/events", response_model=list[EventOut], responses=refusals(403, 404))
 def history(case_id: CaseIdPath, user: StaffDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
-    """Every stored event of the case, amendments and voids included, in order."""
+    """Every stored event of the case the role may read, amendments and voids included, in
+    order (the front desk and admins: the opening and the steps they record)."""
     state = _state(runtime, case_id)
     runtime.audit_read(user, "read_events", [case_id])
-    return [event_to_dict(e) for e in state.history]
+    shown = reader_of(runtime, user).history(runtime.cases.pathway_of(state), state.history)
+    return [event_to_dict(e) for e in shown]
 
 
 def _known_event(runtime: Runtime, case_id: str, event_id: str) -> None:
@@ -208,11 +247,17 @@ def _known_event(runtime: Runtime, case_id: str, event_id: str) -> None:
     response_model=EventOut,
     responses=refusals(403, 404, 409, 413),
 )
-def amend(
-    case_id: CaseIdPath, event_id: EventIdPath, body: AmendIn, user: StaffDep, runtime: RuntimeDep
-) -> JSONResponse:
+async def amend(
+    case_id: CaseIdPath,
+    event_id: EventIdPath,
+    body: AmendIn,
+    user: StaffDep,
+    runtime: RuntimeDep,
+    request: Request,
+    idempotency_key: IdempotencyHeader = None,
+) -> Response:
     """Correct an entry's clinical time and/or data, with a reason; the original stays."""
-    _known_event(runtime, case_id, event_id)
+    await asyncio.to_thread(_known_event, runtime, case_id, event_id)
     cmd = AmendEvent(
         actor=_actor(user),
         target_event_id=event_id,
@@ -221,7 +266,8 @@ def amend(
         data=body.data,
         override_reason=body.override_reason,
     )
-    return _stored(runtime.cases.amend(case_id, cmd))
+    key = await _key(request, idempotency_key)
+    return _stored(await runtime.cases.amend_async(case_id, cmd, key=key))
 
 
 @router.post(
@@ -230,10 +276,17 @@ def amend(
     response_model=EventOut,
     responses=refusals(403, 404, 409, 413),
 )
-def void(
-    case_id: CaseIdPath, event_id: EventIdPath, body: VoidIn, user: StaffDep, runtime: RuntimeDep
-) -> JSONResponse:
+async def void(
+    case_id: CaseIdPath,
+    event_id: EventIdPath,
+    body: VoidIn,
+    user: StaffDep,
+    runtime: RuntimeDep,
+    request: Request,
+    idempotency_key: IdempotencyHeader = None,
+) -> Response:
     """Withdraw an entry, with a reason; it stays readable in the history."""
-    _known_event(runtime, case_id, event_id)
+    await asyncio.to_thread(_known_event, runtime, case_id, event_id)
     cmd = VoidEvent(actor=_actor(user), target_event_id=event_id, reason=body.reason)
-    return _stored(runtime.cases.void(case_id, cmd))
+    key = await _key(request, idempotency_key)
+    return _stored(await runtime.cases.void_async(case_id, cmd, key=key))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Header, Path, Query
 
 from daycase.api.schemas import Day, RefusalOut
 from daycase.services.runtime import Runtime
@@ -27,9 +27,23 @@ CaseIdQuery = Annotated[
 ]
 
 
+# Printable ASCII, as Stripe and the IETF draft use it: a UUID is the usual choice.
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,255}$",
+        description=(
+            "Any unique text up to 255 printable characters (a UUID): a retry with the same "
+            "key is answered with the write stored the first time, never stored twice."
+        ),
+    ),
+]
+
+
 def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the refusal statuses a route may answer."""
-    return {code: {"model": RefusalOut} for code in (401, 422, *codes)}
+    return {code: {"model": RefusalOut} for code in (401, 422, 503, *codes)}
 
 
 def day_or_today(runtime: Runtime, day: date | None) -> date:

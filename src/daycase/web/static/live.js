@@ -39,7 +39,10 @@
 
   function swap(force) {
     forced = Boolean(force);
-    htmx.ajax("GET", refreshUrl, { source: region, target: region, swap: "innerHTML" });
+    // Marked as the page's own refresh, which is not use of the sign-in (the idle timeout).
+    htmx.ajax("GET", refreshUrl, {
+      source: region, target: region, swap: "innerHTML", headers: { "X-Daycase-Live": "1" }
+    });
   }
 
   function refresh() {

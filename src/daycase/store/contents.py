@@ -1,0 +1,51 @@
+"""What a database already holds, read without changing it, at any schema version (store room).
+
+The demo asks this before it seeds anything (and before any migration), so a centre's
+database is never touched by a command meant for a fresh one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+
+@dataclass(frozen=True, slots=True)
+class Holdings:
+    users: list[tuple[str, str]]  # (name, role)
+    cases: int
+    actions: frozenset[str]  # the audit actions asked about that the log holds
+
+
+def holdings(url: str, *, actions: tuple[str, ...] = ()) -> Holdings:
+    """Users, the number of cases, and which of `actions` the audit log records; an
+    empty answer for a database with no tables yet (or no file: SQLite makes none)."""
+    engine = sa.create_engine(url)
+    try:
+        if url.startswith("sqlite") and not _sqlite_file_exists(engine):
+            return Holdings([], 0, frozenset())
+        with engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            users: list[tuple[str, str]] = []
+            if "users" in tables:
+                rows = conn.execute(sa.text("SELECT name, role FROM users ORDER BY name")).all()
+                users = [(str(name), str(role)) for name, role in rows]
+            cases = 0
+            if "cases" in tables:
+                cases = int(conn.execute(sa.text("SELECT count(*) FROM cases")).scalar_one())
+            found: set[str] = set()
+            if "audit" in tables and actions:
+                query = sa.text("SELECT DISTINCT action FROM audit WHERE action IN :actions")
+                query = query.bindparams(sa.bindparam("actions", expanding=True))
+                found = {str(a) for (a,) in conn.execute(query, {"actions": list(actions)})}
+        return Holdings(users, cases, frozenset(found))
+    finally:
+        engine.dispose()
+
+
+def _sqlite_file_exists(engine: sa.Engine) -> bool:
+    """In-memory databases count as existing; a file path only when the file is there."""
+    database = engine.url.database
+    return not database or database == ":memory:" or Path(database).exists()
