@@ -7,9 +7,10 @@ clipped at the terminal step and at the evaluation clock, so `active` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from daycase.engine.fold import CaseState, Entry
 from daycase.pathways.schema import SEVERITY_RANK, Pathway
@@ -91,7 +92,13 @@ class Tracker:
             self.current = None
 
 
-AlertsAt = Callable[[CaseState, datetime], list["Alert"]]
+class AlertsAt(Protocol):
+    """The alerts active at a clinical time; `codes` limits which rules are worked out
+    (a gate that names its alerts need not evaluate every rule of the pathway)."""
+
+    def __call__(
+        self, state: CaseState, at: datetime, codes: Collection[str] | None = None, /
+    ) -> list[Alert]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,10 +6,11 @@ gate (409); the first failure is the answer. Ids and the clock come in as argume
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from daycase.engine.alerts import AlertsAt
+from daycase.engine.alerts import Alert, AlertsAt
 from daycase.engine.commands import (
     AmendEvent,
     OpenCase,
@@ -289,8 +290,26 @@ def _reason_problems(reason: object, name: str) -> dict[str, str]:
 
 
 def _alerts_at(pathway: Pathway) -> AlertsAt:
-    """What gates asking for "no active alert" read: the alerts active at a clinical time."""
-    return lambda state, at: active_alerts_at(pathway, state, at)
+    """What gates asking for "no active alert" read: the alerts active at a clinical time.
+
+    For one decision: the state does not change meanwhile, so every alert worked out once
+    (a discharge gate asks by severity, then by code) answers the later questions too.
+    """
+    # Keyed by identity; the state is kept with its answer so its id cannot be reused.
+    every: dict[tuple[int, datetime], tuple[CaseState, list[Alert]]] = {}
+
+    def alerts_at(
+        state: CaseState, at: datetime, codes: Collection[str] | None = None, /
+    ) -> list[Alert]:
+        known = every.get((id(state), at))
+        if known is not None and known[0] is state:
+            return known[1] if codes is None else [a for a in known[1] if a.code in codes]
+        found = active_alerts_at(pathway, state, at, codes)
+        if codes is None:
+            every[(id(state), at)] = (state, found)
+        return found
+
+    return alerts_at
 
 
 def _override_roles_message(pathway: Pathway) -> str:

@@ -6,6 +6,7 @@ which is what lets the scenario runner, the simulation and the API share it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -49,10 +50,10 @@ def evaluate(pathway: Pathway, state: CaseState, now: datetime) -> Evaluation:
         if REGISTRY[r.rule].marks_step_overdue and r.code in active_codes
     }
 
-    def alerts_at(of: CaseState, at: datetime) -> list[Alert]:
+    def alerts_at(of: CaseState, at: datetime, codes: Collection[str] | None = None) -> list[Alert]:
         if of is state and at == now:
             return active
-        return active_alerts_at(pathway, of, at)
+        return active_alerts_at(pathway, of, at, codes)
 
     steps = {
         s.id: step_status(
@@ -102,26 +103,37 @@ def evaluate_alerts(
     return alerts
 
 
-def active_alerts_at(pathway: Pathway, state: CaseState, at: datetime) -> list[Alert]:
+def active_alerts_at(
+    pathway: Pathway, state: CaseState, at: datetime, codes: Collection[str] | None = None
+) -> list[Alert]:
     """The alerts active at clinical time `at`, from the entries charted at or before it:
-    what a gate asking for "no active alert" reads."""
+    what a gate asking for "no active alert" reads (only the rules of `codes` if given)."""
     terminal = terminal_entry(pathway, state)
-    alerts = _alerts(pathway, state, now=at, terminal_at=terminal.at if terminal else None)
+    alerts = _alerts(
+        pathway, state, now=at, terminal_at=terminal.at if terminal else None, codes=codes
+    )
     return [a for a in alerts if a.active]
 
 
 def _alerts(
-    pathway: Pathway, state: CaseState, *, now: datetime, terminal_at: datetime | None
+    pathway: Pathway,
+    state: CaseState,
+    *,
+    now: datetime,
+    terminal_at: datetime | None,
+    codes: Collection[str] | None = None,
 ) -> list[Alert]:
     ctx = RuleContext(
         pathway=pathway,
         state=state,
         now=now,
         terminal_at=terminal_at,
-        alerts_at=lambda of, at: active_alerts_at(pathway, of, at),
+        alerts_at=lambda of, at, only=None: active_alerts_at(pathway, of, at, only),
     )
     alerts: list[Alert] = []
     for rule in pathway.alerts:
+        if codes is not None and rule.code not in codes:
+            continue
         cut_at = _cut_at(rule, state, now=now, terminal_at=terminal_at)
         for span in spans(rule, ctx):
             alert = clip(rule.code, span, now=now, cut_at=cut_at)

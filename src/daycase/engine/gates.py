@@ -157,7 +157,7 @@ def _condition(
         rule = cond.no_active_alert
         active = [
             a
-            for a in alerts_at(state, at)
+            for a in alerts_at(state, at, rule.codes)
             if a.active
             and (
                 a.code in rule.codes

@@ -88,6 +88,18 @@ class GroupWriter:
 
         `request` is what `batch_work` reads when the batch is done set-based.
         """
+        if self._queue.empty() and self._leader.acquire(blocking=False):
+            # Nobody else is writing: commit alone, without queueing (the common case
+            # for the command line and one nurse at a time).
+            try:
+                if self._closed:
+                    raise RuntimeError("the store is closed")
+                [(result, error)] = self._commit([_Job(work, request)])
+            finally:
+                self._leader.release()
+            if error is not None:
+                raise error
+            return result
         future: Future[Any] = Future()
         self._submit(_Job(work, request, future=future), start_thread=False)
         with self._leader:
