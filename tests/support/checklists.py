@@ -1,4 +1,5 @@
-"""The items of the WHO checklists and the recovery scores, for tests that fill them in."""
+"""The items of the WHO checklists, the recovery scores and a set of unremarkable vitals,
+for tests that fill them in."""
 
 from __future__ import annotations
 
@@ -27,3 +28,14 @@ SIGN_OUT = (
 ALDRETE = ("activity", "respiration", "circulation", "consciousness", "oxygen_saturation")
 PADSS = ("vital_signs", "ambulation", "nausea_vomiting", "pain", "surgical_bleeding")
 NORMAL_LEGS = {"leg_strength": "normal", "leg_sensation": "normal", "bladder_bowel": "normal"}
+
+# Vitals well inside every range and alert threshold of the pathway.
+VITALS = {
+    "heart_rate": 72,
+    "bp_systolic": 130,
+    "bp_diastolic": 80,
+    "spo2": 97,
+    "resp_rate": 14,
+    "temperature_c": 36.8,
+    "pain_score": 4,
+}

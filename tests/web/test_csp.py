@@ -18,6 +18,7 @@ from importlib import resources
 import pytest
 from playwright.sync_api import ConsoleMessage, Error, Page, Response, expect
 
+from tests.support.checklists import VITALS
 from tests.support.server import PASSWORD
 from tests.web.served import BLOCKING_IMPACTS, PATHWAY, Site, record, run_axe, sign_in
 
@@ -30,15 +31,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
 // The print dialog would block a headless browser: count the presses instead.
 window.print = () => { window.__printed = (window.__printed || 0) + 1; };
 """
-VITALS = {
-    "heart_rate": 72,
-    "bp_systolic": 130,
-    "bp_diastolic": 80,
-    "spo2": 97,
-    "resp_rate": 14,
-    "temperature_c": 36.8,
-    "pain_score": 4,
-}
 
 
 @dataclass

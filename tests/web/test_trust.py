@@ -14,17 +14,8 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from tests.support.checklists import VITALS
 from tests.web.served import Site, fill_fields, open_step_form, screenshot
-
-VITALS = {
-    "heart_rate": 72,
-    "bp_systolic": 130,
-    "bp_diastolic": 80,
-    "spo2": 97,
-    "resp_rate": 14,
-    "temperature_c": 36.8,
-    "pain_score": 4,
-}
 
 
 def _case(site: Site, mrn: str, levels: list[str]) -> tuple[str, datetime]:

@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from daycase.store.audit import AuditEntry
-from daycase.store.audit import reader as audit_reader
 from daycase.store.audit_writer import flush_writer, writer_for
+from daycase.store.sql import reader
 from daycase.store.tables import (
     audit_table,
     login_failures_table,
@@ -83,7 +83,7 @@ class SqlAccounts:
         self._engine = engine
         # Reads opt out of SQLite's BEGIN IMMEDIATE: a sign-in check or a screen link must
         # never wait on (or be refused for) another program's write lock.
-        self._reader = engine.execution_options(daycase_sqlite_begin="DEFERRED")
+        self._reader = reader(engine)
 
     def add_user(self, *, name: str, role: str, password_hash: str, created_at: datetime) -> None:
         row = {
@@ -314,6 +314,6 @@ class SqlAccounts:
         ).order_by(audit_table.c.seq)
         if case_id is not None:
             query = query.where(audit_table.c.case_id == case_id)
-        with audit_reader(self._engine).connect() as conn:
+        with reader(self._engine).connect() as conn:
             rows = conn.execute(query).all()
         return [AuditRow(*r) for r in rows]

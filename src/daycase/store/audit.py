@@ -17,11 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from daycase.store.codec import GENESIS_HASH, canonical_json, chain_hash
+from daycase.store.sql import reader
 from daycase.store.tables import audit_head_table, audit_table
-
-# Read-only work opts out of SQLite's `BEGIN IMMEDIATE` (see `make_engine`), so that a
-# read of the audit never waits for the write lock.
-_READ_OPTIONS = {"daycase_sqlite_begin": "DEFERRED"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +116,6 @@ def append_entries(conn: sa.Connection, entries: Sequence[AuditEntry]) -> AuditH
             .values(last_seq=seq, last_hash=prev_hash)
         )
     return AuditHead(seq, prev_hash)
-
-
-def reader(engine: sa.Engine) -> sa.Engine:
-    """`engine` for reads that never take SQLite's write lock."""
-    return engine.execution_options(**_READ_OPTIONS)
 
 
 def snapshot(engine: sa.Engine) -> sa.Engine:

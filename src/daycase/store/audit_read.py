@@ -11,11 +11,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from daycase.store.audit_writer import flush_writer
+from daycase.store.sql import reader
 from daycase.store.tables import audit_table
-
-# Reads opt out of SQLite's `BEGIN IMMEDIATE` where the engine knows the option (see
-# `daycase.store.sql.make_engine`): reading the log never waits for the write lock.
-_READ_OPTIONS = {"daycase_sqlite_begin": "DEFERRED"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +48,7 @@ def audit_page(
         query = query.where(audit_table.c.case_id == case_id)
     if before is not None:
         query = query.where(audit_table.c.id < before)
-    with engine.execution_options(**_READ_OPTIONS).connect() as conn:
+    with reader(engine).connect() as conn:
         rows = conn.execute(query).all()
     return [AuditPageRow(*r) for r in rows]
 
@@ -66,7 +63,7 @@ def audit_time_from(engine: sa.Engine, *, case_id: str | None, row_id: int) -> s
     )
     if case_id is not None:
         query = query.where(audit_table.c.case_id == case_id)
-    with engine.execution_options(**_READ_OPTIONS).connect() as conn:
+    with reader(engine).connect() as conn:
         found = conn.execute(query).scalar_one_or_none()
     return None if found is None else str(found)
 
@@ -74,5 +71,5 @@ def audit_time_from(engine: sa.Engine, *, case_id: str | None, row_id: int) -> s
 def has_audit_action(engine: sa.Engine, action: str) -> bool:
     """Whether any row records `action` (the demo's marker, for one)."""
     query = sa.select(audit_table.c.id).where(audit_table.c.action == action).limit(1)
-    with engine.execution_options(**_READ_OPTIONS).connect() as conn:
+    with reader(engine).connect() as conn:
         return conn.execute(query).first() is not None

@@ -15,8 +15,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from daycase.store.audit import reader
 from daycase.store.factory import alembic_config
+from daycase.store.sql import reader
 
 Progress = Callable[[int, int], None]  # (pages copied, pages in all)
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from daycase.store.sql import reader
 from daycase.store.tables import display_links_table as links
 
 
@@ -24,7 +25,7 @@ class SqlDisplayLinks:
         self._engine = engine
         # Reads opt out of SQLite's BEGIN IMMEDIATE: a sign-in check or a screen link must
         # never wait on (or be refused for) another program's write lock.
-        self._reader = engine.execution_options(daycase_sqlite_begin="DEFERRED")
+        self._reader = reader(engine)
 
     def add(self, *, link_hash: str, label: str, created_by: str, created_at: datetime) -> None:
         with self._engine.begin() as conn:
