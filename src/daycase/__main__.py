@@ -1,5 +1,5 @@
 """`python -m daycase` runs the same command as the `daycase` script."""
 
-from daycase.cli.main import app
+from daycase.cli.main import main
 
-app()
+main()

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
 
     db: str = Field(
         default="sqlite:///daycase.db",
-        description="SQLAlchemy URL of the event store; a SQLite file by default.",
+        description=(
+            "SQLAlchemy URL of the event store, or a SQLite file path; daycase.db by default."
+        ),
     )
     timezone: str = Field(
         default_factory=machine_timezone,
@@ -223,6 +225,14 @@ class Settings(BaseSettings):
             "suite runs the server just before the centre's midnight); leave 0 in a centre."
         ),
     )
+
+    @field_validator("db")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        """A plain path means a SQLite file, as `--db` takes it."""
+        if not value.strip():
+            raise ValueError("must be a database URL or a SQLite file path")
+        return sqlite_url(value.strip())
 
     @field_validator("public_url")
     @classmethod

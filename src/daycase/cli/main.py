@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from daycase.cli import ops, render
@@ -37,6 +38,21 @@ ops.register(app)  # verify, anchor, backup, restore
 
 console = Console()
 err = Console(stderr=True)
+
+
+def main() -> None:
+    """The console script. Settings come from DAYCASE_* variables: one that does not parse
+    is named with its problem (exit 2), not shown as a traceback."""
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        for problem in exc.errors():
+            name = "DAYCASE_" + "_".join(str(part) for part in problem["loc"]).upper()
+            err.print(f"[red]setting {name}[/]: {problem['msg']}", highlight=False)
+        raise SystemExit(2) from None
+
 
 DbOption = Annotated[
     str | None,
