@@ -270,6 +270,30 @@ class StoreContract(ABC):
             assert seqs == ([1, 2, 3] if n % 3 == 2 else [1]), case_id
         assert store.verify() == []
 
+    def test_text_written_together_comes_back_exactly(self, store: EventStore) -> None:
+        """Batched writes carry every character as given: accents, other scripts, emoji
+        outside the basic plane, quotes, backslashes and line breaks; the hashes prove it."""
+        texts = ["Zoë O'Brien", '李小龙 \\ "quoted"', "pain 😖 after 💊", "line\nbreak\ttab", "a/b"]
+        cases = [f"t{n}" for n in range(len(texts))]
+
+        async def write() -> None:
+            await asyncio.gather(*(store.append_async([opened(c)], expected_seq=0) for c in cases))
+            await asyncio.gather(
+                *(
+                    store.append_async(
+                        [recorded(c, 2, data={"note": text, text: [text]}, override_reason=text)],
+                        expected_seq=1,
+                    )
+                    for c, text in zip(cases, texts, strict=True)
+                )
+            )
+
+        asyncio.run(write())
+        for c, text in zip(cases, texts, strict=True):
+            stored = store.load(c)[-1]
+            assert stored == recorded(c, 2, data={"note": text, text: [text]}, override_reason=text)
+        assert store.verify() == []
+
     def test_append_async_stores_like_append(self, store: EventStore) -> None:
         async def write() -> None:
             await store.append_async(history("c1"), expected_seq=0)
