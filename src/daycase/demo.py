@@ -628,9 +628,12 @@ def refuse_unless_demo_database(url: str) -> None:
     audit log) whose users are all the demo's own. Reads only; never migrates."""
     from sqlalchemy.engine import make_url
 
-    from daycase.store.contents import holdings
+    from daycase.store.contents import CannotRead, holdings
 
-    held = holdings(url, actions=(DEMO_MARKER,))
+    try:
+        held = holdings(url, actions=(DEMO_MARKER,))
+    except CannotRead as exc:
+        raise DemoRefused(f"{exc}; the demo needs a new file or an empty database") from exc
     if not held.users and not held.cases:
         return
     shown = make_url(url).render_as_string(hide_password=True)

@@ -24,6 +24,7 @@ from tests.api.wire import check_in_data, now_utc, open_case, record
 from tests.support.clock import OFFSET_ENV
 from tests.support.databases import database
 from tests.support.server import run_server
+from tests.support.tamper import delete_case
 
 DAY = date(2026, 11, 26)
 
@@ -59,22 +60,27 @@ def test_a_backup_under_write_load_holds_every_acknowledged_event(tmp_path: Path
         desk, nurse = server.token("front_desk"), server.token("nurse")
 
         def writer(writer_no: int) -> None:
-            with server.client(desk) as front, server.client(nurse) as staff:
-                while not stop.is_set():
-                    case_id = open_case(front, patient={**_patient(writer_no)})
-                    acked.append((time.monotonic(), "case", case_id))
-                    r = record(staff, case_id, "check_in", check_in_data(now_utc()))
-                    if r.status_code != 201:
-                        failures.append(r.text)
-                        return
-                    acked.append((time.monotonic(), "event", r.json()["event_id"]))
-                    staff.get(f"/api/v1/cases/{case_id}")  # an audited read too
+            try:
+                with server.client(desk) as front, server.client(nurse) as staff:
+                    while not stop.is_set():
+                        case_id = open_case(front, patient={**_patient(writer_no)})
+                        acked.append((time.monotonic(), "case", case_id))
+                        r = record(staff, case_id, "check_in", check_in_data(now_utc()))
+                        if r.status_code != 201:
+                            failures.append(r.text)
+                            return
+                        acked.append((time.monotonic(), "event", r.json()["event_id"]))
+                        staff.get(f"/api/v1/cases/{case_id}")  # an audited read too
+            except Exception as exc:  # reported below instead of hanging the wait
+                failures.append(repr(exc))
 
         threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
         try:
+            deadline = time.monotonic() + 60
             while len(acked) < 80 and not failures:
+                assert time.monotonic() < deadline, f"only {len(acked)} writes in 60 s"
                 time.sleep(0.05)
             started = time.monotonic()
             out = daycase("backup", str(dest), "--db", url, "--step-pages", "4")
@@ -188,3 +194,45 @@ def test_postgresql_backups_point_to_pg_dump() -> None:
         assert out.returncode == 2
         assert "pg_dump -Fc and pg_restore" in out.stderr
         assert "docs/operations.md" in out.stderr
+
+
+def test_restore_checks_the_backup_against_the_anchors_before_replacing_anything(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    """A backup that lost anchored history once replaced the live file, then failed."""
+    key, anchors = tmp_path / "anchor.key", tmp_path / "anchors"
+    assert daycase("anchor", "--new-key", str(key)).returncode == 0
+    made = daycase("anchor", "--key", str(key), "--out", str(anchors), "--db", str(demo_db))
+    assert made.returncode == 0, made.stderr
+    backup = tmp_path / "b.db"
+    assert daycase("backup", str(backup), "--db", str(demo_db)).returncode == 0
+    delete_case(f"sqlite:///{backup}", sorted(stored_ids(backup)[0])[0])  # then re-sealed
+    live_before = demo_db.read_bytes()
+    out = daycase(
+        "restore", str(backup), "--db", str(demo_db), "--force",
+        "--anchors", str(anchors), "--key", str(key),
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"{demo_db} is unchanged" in out.stderr
+    assert "restored" not in out.stdout
+    assert demo_db.read_bytes() == live_before
+
+
+def test_bad_paths_and_urls_are_refused_plainly(demo_db: Path, tmp_path: Path) -> None:
+    itself = daycase("backup", str(demo_db), "--db", str(demo_db), "--force")
+    assert itself.returncode == 2
+    assert "is the database itself" in itself.stderr
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("not a database\n" * 100)
+    for out in (
+        daycase("verify", "--db", "foo://nowhere"),
+        daycase("restore", str(not_a_db), "--db", str(tmp_path / "new.db")),
+        daycase("restore", str(demo_db), "--db", str(not_a_db), "--force"),
+        daycase("backup", "/proc/no/such/place/b.db", "--db", str(demo_db)),
+    ):
+        assert out.returncode == 2, out.stderr
+        assert "Traceback" not in out.stderr
+    refused = daycase("demo", "--db", str(not_a_db))
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    assert "demo refused" in refused.stderr

@@ -24,10 +24,10 @@ from daycase.config import Settings
 from daycase.services.accounts import User
 from daycase.services.runtime import open_runtime
 from daycase.store.accounts import SqlAccounts
-from daycase.store.audit import AuditEntry, AuditProblem, snapshot, verify_audit
+from daycase.store.audit import AuditEntry, AuditProblem, verify_audit
 from daycase.store.audit_writer import AuditUnavailable, AuditWriter
 from daycase.store.factory import alembic_config, migrate
-from daycase.store.sql import make_engine
+from daycase.store.sql import make_engine, snapshot
 from tests.support.databases import BACKENDS, database
 
 AT = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -217,7 +217,7 @@ def test_an_audited_read_does_not_wait_for_the_write_lock(
     assert check(sqlite_url) == ([], 1)
 
 
-def test_queued_rows_are_written_within_a_fraction_of_a_second(sqlite_url: str) -> None:
+def test_queued_rows_are_written_within_a_second(sqlite_url: str) -> None:
     runtime = open_runtime(Settings(db=sqlite_url))
     try:
         runtime.audit_read(User("nurse", "nurse"), "board", ["a", "b"], "2026-11-26")
@@ -225,7 +225,7 @@ def test_queued_rows_are_written_within_a_fraction_of_a_second(sqlite_url: str) 
         other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
         try:
             while other.execute("SELECT count(*) FROM audit").fetchone()[0] < 2:
-                assert time.monotonic() - started < 0.2, "audit rows not written in 0.2 s"
+                assert time.monotonic() - started < 1.0, "audit rows not written in 1 s"
                 time.sleep(0.005)
         finally:
             other.close()

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the commands import what they use: `daycase --help` stays q
 
     from daycase.services.anchor_checks import AnchorIndex
     from daycase.services.anchors import AnchorKey, AnchorProblem
+    from daycase.services.catalog import PathwayCatalog
     from daycase.services.integrity import Report
     from daycase.store.sql import SqlEventStore
 
@@ -56,7 +57,9 @@ def register(app: typer.Typer) -> None:
     app.command("restore")(restore_cmd)
 
 
-def _db(db: str | None) -> str:
+def db_url(db: str | None) -> str:
+    """The database a command works on: `--db` (a URL or a SQLite file path), else the
+    setting."""
     return sqlite_url(db) if db else Settings().db
 
 
@@ -76,10 +79,18 @@ def _open(url: str, *, refusal: str = "cannot verify") -> SqlEventStore:
     from daycase.store.backup import schema_state, sqlite_file
     from daycase.store.sql import SqlEventStore, make_engine
 
-    path = sqlite_file(url)
+    try:
+        path = sqlite_file(url)
+    except Exception as exc:  # not a URL SQLAlchemy can read
+        raise _cannot(f"{url} is not a database URL or file path", refusal=refusal) from exc
     if path is not None and not path.is_file():
         raise _cannot(f"there is no database file at {path}", refusal=refusal)
-    store = SqlEventStore(make_engine(url))
+    try:
+        store = SqlEventStore(make_engine(url))
+    except Exception as exc:  # an unknown dialect, a driver that is not installed
+        raise _cannot(
+            f"cannot open the database: {exc.__class__.__name__}", refusal=refusal
+        ) from exc
     try:
         state = schema_state(store.engine)
     except Exception as exc:
@@ -139,13 +150,26 @@ def _checkpoints(
     return index, bad
 
 
-def _verify(
-    store: SqlEventStore, anchors: AnchorIndex | None, untrusted: list[AnchorProblem]
-) -> Report:
+def _catalog(*, refusal: str = "cannot verify") -> PathwayCatalog:
+    """The pathway versions to check cases against: the built-ins and the centre's files."""
+    from daycase.engine.load import PathwayError
     from daycase.services.catalog import PathwayCatalog
+
+    try:
+        return PathwayCatalog.with_files(Settings().pathway_files)
+    except PathwayError as exc:
+        problems = "; ".join(f"{exc.source}: {problem}" for problem in exc.problems)
+        raise _cannot(f"a pathway file does not load: {problems}", refusal=refusal) from exc
+
+
+def _verify(
+    store: SqlEventStore,
+    catalog: PathwayCatalog,
+    anchors: AnchorIndex | None,
+    untrusted: list[AnchorProblem],
+) -> Report:
     from daycase.services.integrity import verify_all
 
-    catalog = PathwayCatalog.with_files(Settings().pathway_files)
     return verify_all(store, catalog, anchors=anchors, untrusted=untrusted)
 
 
@@ -212,9 +236,10 @@ def verify_cmd(db: DbOption = None, anchors: AnchorsOption = None, key: KeyOptio
     definition and, given --anchors and --key, that no history was re-sealed or deleted
     since a checkpoint; name each case that fails. Exit 0 ok, 1 problems, 2 cannot verify."""
     checkpoints, untrusted = _checkpoints(anchors, key)
-    store = _open(_db(db))
+    catalog = _catalog()
+    store = _open(db_url(db))
     try:
-        report = _verify(store, checkpoints, untrusted)
+        report = _verify(store, catalog, checkpoints, untrusted)
     finally:
         store.close()
     raise typer.Exit(_print_report(report))
@@ -261,7 +286,7 @@ def anchor_cmd(
             refusal="not anchored",
         )
     (anchor_key,) = _keys([key], refusal="not anchored")
-    store = _open(_db(db), refusal="not anchored")
+    store = _open(db_url(db), refusal="not anchored")
     try:
         path, scan = anchor_now(store.engine, key=anchor_key, out_dir=out, written_at=_now())
     except AnchorError as exc:
@@ -313,30 +338,40 @@ def backup_cmd(
     copy and say what it holds. PostgreSQL: use pg_dump (see docs/operations.md)."""
     from daycase.store.backup import copy_sqlite, sqlite_file, to_single_file
 
-    url = _db(db)
+    url = db_url(db)
     source = sqlite_file(url)
     if source is None:
         err.print(f"[red]not backed up[/]: {PG_BACKUP}", highlight=False)
         raise typer.Exit(2)
     checkpoints, untrusted = _checkpoints(anchors, key, refusal="not backed up")
+    catalog = _catalog(refusal="not backed up")
     _open(url, refusal="not backed up").close()  # no such file, an old schema
+    live = {source.resolve(), *(Path(f"{source.resolve()}{x}") for x in ("-wal", "-shm"))}
+    if dest.resolve() in live:
+        raise _cannot(f"{dest} is the database itself", refusal="not backed up")
     if dest.exists() and not force:
         err.print(f"[red]not backed up[/]: {dest} exists (use --force to replace it)")
         raise typer.Exit(2)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
-    partial.unlink(missing_ok=True)
-    with _progress() as progress:
-        task = progress.add_task(f"backing up {source.name}", total=None)
-        copy_sqlite(
-            source,
-            partial,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-            pages_per_step=step_pages,
-        )
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial.unlink(missing_ok=True)
+        with _progress() as progress:
+            task = progress.add_task(f"backing up {source.name}", total=None)
+            copy_sqlite(
+                source,
+                partial,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+                pages_per_step=step_pages,
+            )
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise _cannot(
+            f"cannot write {dest}: {exc.strerror or exc}", refusal="not backed up"
+        ) from exc
     store = _open(sqlite_url(str(partial)))
     try:
-        report = _verify(store, checkpoints, untrusted)
+        report = _verify(store, catalog, checkpoints, untrusted)
     finally:
         store.close()
     if not report.ok:
@@ -346,7 +381,13 @@ def backup_cmd(
         err.print(f"[red]the backup fails verification[/]; kept as {kept} for inspection")
         raise typer.Exit(1)
     to_single_file(partial)  # verifying opened it in WAL mode
-    partial.replace(dest)
+    try:
+        partial.replace(dest)
+    except OSError as exc:
+        raise _cannot(
+            f"cannot replace {dest}: {exc.strerror or exc}; the verified copy is {partial}",
+            refusal="not backed up",
+        ) from exc
     console.print(
         f"[green]backed up[/] to {dest}: {report.cases} cases, {report.events} events, "
         f"{report.audit_rows} audit rows",
@@ -367,54 +408,71 @@ def restore_cmd(
     """Restore a backup into the configured SQLite database: the backup is verified first,
     a database holding data is only replaced with --force, and the result is verified.
     Stop the server first. PostgreSQL: use pg_restore (see docs/operations.md)."""
-    from daycase.store.backup import copy_into_live, copy_sqlite, holdings, sqlite_file
-    from daycase.store.factory import migrate
-    from daycase.store.sql import make_engine
+    import sqlite3
 
-    url = _db(db)
-    target = sqlite_file(url)
+    from daycase.store.backup import copy_into_live, copy_sqlite, sqlite_file
+    from daycase.store.contents import CannotRead, holdings
+    from daycase.store.factory import migrate
+
+    url = db_url(db)
+    try:
+        target = sqlite_file(url)
+    except Exception as exc:
+        raise _cannot(f"{url} is not a database URL or file path", refusal="not restored") from exc
     if target is None:
         err.print(f"[red]not restored[/]: {PG_BACKUP}", highlight=False)
         raise typer.Exit(2)
     if not src.is_file():
         raise _cannot(f"there is no backup file at {src}", refusal="not restored")
     checkpoints, untrusted = _checkpoints(anchors, key, refusal="not restored")
+    catalog = _catalog(refusal="not restored")
     if target.exists():
-        engine = make_engine(url)
         try:
-            held = holdings(engine)
-        finally:
-            engine.dispose()
+            held = holdings(url)
+        except CannotRead as exc:
+            raise _cannot(
+                f"{target} is not a database this can replace", refusal="not restored"
+            ) from exc
         if held.anything and not force:
             err.print(
                 f"[red]not restored[/]: {target} already holds {held.cases} cases, "
-                f"{held.events} events, {held.audit_rows} audit rows and {held.users} users; "
+                f"{held.events} events, {held.audit_rows} audit rows and {len(held.users)} users; "
                 "restoring would replace them. Take a backup of it first, stop the server, "
                 "then use --force if that is what you mean.",
                 highlight=False,
             )
             raise typer.Exit(1)
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.restoring")
-    staging.unlink(missing_ok=True)
     try:
-        copy_sqlite(src, staging)
-        migrate(sqlite_url(str(staging)))  # a backup from an older daycase is brought up to date
-        store = _open(sqlite_url(str(staging)))
         try:
-            before = _verify(store, None, [])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging.unlink(missing_ok=True)
+            copy_sqlite(src, staging)
+            migrate(sqlite_url(str(staging)))  # a backup from an older daycase, brought up to date
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise _cannot(
+                f"{src} cannot be read as a daycase backup ({exc})", refusal="not restored"
+            ) from exc
+        store = _open(sqlite_url(str(staging)), refusal="not restored")
+        try:
+            # Checked against the anchors too before anything is replaced: a backup that
+            # lost anchored history is refused here, not found out after the restore.
+            before = _verify(store, catalog, checkpoints, untrusted)
         finally:
             store.close()
         if not before.ok:
             _print_report(before, what="the backup")
-            err.print(f"[red]not restored[/]: {src} fails verification")
+            err.print(
+                f"[red]not restored[/]: {src} fails verification; {target} is unchanged",
+                highlight=False,
+            )
             raise typer.Exit(1)
         copy_into_live(staging, target)
     finally:
         staging.unlink(missing_ok=True)
     store = _open(url)
     try:
-        after = _verify(store, checkpoints, untrusted)
+        after = _verify(store, catalog, checkpoints, untrusted)
     finally:
         store.close()
     console.print(

@@ -19,9 +19,9 @@ from daycase.engine.events import CaseOpened
 from daycase.services.anchor_checks import AnchorIndex, Seen, check_anchors
 from daycase.services.anchors import AnchorProblem
 from daycase.services.catalog import PathwayCatalog, PathwayUnavailable
-from daycase.store.audit import AuditProblem, snapshot, verify_audit
+from daycase.store.audit import AuditProblem, verify_audit
 from daycase.store.base import ChainProblem, EventStore
-from daycase.store.sql import SqlEventStore
+from daycase.store.sql import SqlEventStore, snapshot
 from daycase.store.tables import events_table
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from daycase.store.codec import GENESIS_HASH, canonical_json, chain_hash
-from daycase.store.sql import reader
 from daycase.store.tables import audit_head_table, audit_table
 
 
@@ -116,14 +115,6 @@ def append_entries(conn: sa.Connection, entries: Sequence[AuditEntry]) -> AuditH
             .values(last_seq=seq, last_hash=prev_hash)
         )
     return AuditHead(seq, prev_hash)
-
-
-def snapshot(engine: sa.Engine) -> sa.Engine:
-    """`engine` for several reads that must see one moment (a SQLite read transaction is one
-    snapshot already; PostgreSQL needs REPEATABLE READ)."""
-    if engine.dialect.name == "sqlite":
-        return reader(engine)
-    return reader(engine).execution_options(isolation_level="REPEATABLE READ")
 
 
 _CHAIN_COLUMNS = (

@@ -98,37 +98,6 @@ def _step(progress: Progress | None) -> Callable[[int, int, int], None] | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Holdings:
-    """How much a database holds; all zero for an empty or unmigrated one."""
-
-    cases: int = 0
-    events: int = 0
-    audit_rows: int = 0
-    users: int = 0
-
-    @property
-    def anything(self) -> bool:
-        return any((self.cases, self.events, self.audit_rows, self.users))
-
-
-def holdings(engine: sa.Engine) -> Holdings:
-    """Row counts of the tables that matter, without taking a write lock."""
-    with reader(engine).connect() as conn:
-        present = set(sa.inspect(conn).get_table_names())
-        counts = {
-            table: int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
-            for table in ("cases", "events", "audit", "users")
-            if table in present
-        }
-    return Holdings(
-        cases=counts.get("cases", 0),
-        events=counts.get("events", 0),
-        audit_rows=counts.get("audit", 0),
-        users=counts.get("users", 0),
-    )
-
-
-@dataclass(frozen=True, slots=True)
 class SchemaState:
     current: str | None  # None: no daycase schema at all
     head: str

@@ -20,8 +20,10 @@ class ConcurrencyError(Exception):
 
 
 class StoreBusy(Exception):
-    """The database is locked by another program or did not answer in time; nothing was
-    stored, and the same write may simply be tried again (503 with Retry-After)."""
+    """The database is locked by another program or did not answer in time (503 with
+    Retry-After). Almost always nothing was stored; a connection lost during the commit
+    itself may leave it unknown, which is why a retry is safe only as the same write: its
+    Idempotency-Key, or its expected seq, turns a repeat into the stored original."""
 
 
 class KeyUsed(Exception):

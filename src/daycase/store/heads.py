@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from daycase.store.audit import AuditHead, AuditProblem, snapshot, verify_audit
+from daycase.store.audit import AuditHead, AuditProblem, verify_audit
 from daycase.store.base import ChainProblem
 from daycase.store.chain import StoredRow, check_chain
 from daycase.store.codec import GENESIS_HASH
+from daycase.store.sql import snapshot
 from daycase.store.tables import audit_table, cases_table, events_table
 
 _CHUNK = 500

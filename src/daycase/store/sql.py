@@ -113,6 +113,14 @@ def reader(engine: sa.Engine) -> sa.Engine:
     return engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
 
 
+def snapshot(engine: sa.Engine) -> sa.Engine:
+    """`engine` for several reads that must see one moment (a SQLite read transaction is one
+    snapshot already; PostgreSQL needs REPEATABLE READ)."""
+    if engine.dialect.name == "sqlite":
+        return reader(engine)
+    return reader(engine).execution_options(isolation_level="REPEATABLE READ")
+
+
 def _sqlite_begin(connection: sa.Connection) -> None:
     mode = connection.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
     # Straight to the driver: going through exec_driver_sql costs as much as the INSERT.
@@ -290,13 +298,8 @@ class SqlEventStore:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._reader = reader(engine)
-        # verify() reads the index and the events in two queries that must see one moment:
-        # a SQLite read transaction is one snapshot already, PostgreSQL needs asking.
-        self._snapshot = (
-            self._reader
-            if engine.dialect.name == "sqlite"
-            else self._reader.execution_options(isolation_level="REPEATABLE READ")
-        )
+        # verify() reads the index and the events in two queries that must see one moment.
+        self._snapshot = snapshot(engine)
         dialect = engine.dialect
         self._last_event = _Prepared(_LAST_EVENT, dialect)
         self._advance_case = _Prepared(_ADVANCE_CASE, dialect)
