@@ -7,7 +7,7 @@ test fails when one is missing there.
 from __future__ import annotations
 
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
 from pydantic import Field, field_validator
@@ -225,6 +225,18 @@ class Settings(BaseSettings):
             "suite runs the server just before the centre's midnight); leave 0 in a centre."
         ),
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """An IANA zone this machine knows; a typo would move every 'today'."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"{value!r} is not a known IANA time zone (e.g. America/Chicago)"
+            ) from exc
+        return value
 
     @field_validator("db")
     @classmethod

@@ -95,3 +95,11 @@ def test_step_texts_and_reasons_refuse_direction_characters(char: str) -> None:
     )
     assert "override_reason" in override.fields
     assert day.count() == before + 1  # only the vitals set
+
+
+@pytest.mark.parametrize("sex", ["banana", "F", "Female"])
+def test_sex_is_one_of_the_record_s_choices_whatever_path_the_command_came_by(sex: str) -> None:
+    """The new-case page once stored any text here (the API's schema refused it)."""
+    result = refusal(decide(replace(OPEN, sex=sex)))
+    assert result.fields == {"patient.sex": "must be one of female, male, other, unknown"}
+    assert isinstance(decide(replace(OPEN, sex="unknown")), CaseOpened)

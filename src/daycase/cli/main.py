@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from daycase.cli import ops, render
+from daycase.cli.ops import DbOption, db_url
 from daycase.config import Settings, sqlite_url
 from daycase.engine.load import PathwayError, builtin_pathway, load_pathway
 from daycase.pathways.schema import Pathway
@@ -52,18 +53,6 @@ def main() -> None:
             name = "DAYCASE_" + "_".join(str(part) for part in problem["loc"]).upper()
             err.print(f"[red]setting {name}[/]: {problem['msg']}", highlight=False)
         raise SystemExit(2) from None
-
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL or SQLite file path (default: $DAYCASE_DB or daycase.db)."
-    ),
-]
-
-
-def _db(db: str | None) -> str:
-    return sqlite_url(db) if db else Settings().db
 
 
 @pathway_app.command("validate")
@@ -162,7 +151,7 @@ def migrate_cmd(db: DbOption = None) -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
     from daycase.store.factory import migrate
 
-    url = _db(db)
+    url = db_url(db)
     migrate(url)
     console.print(f"[green]migrated[/] {render.safe_url(url)}")
 
@@ -209,7 +198,7 @@ def demo_cmd(
 
 def _settings(db: str | None) -> Settings:
     settings = Settings()
-    return settings.model_copy(update={"db": _db(db)})
+    return settings.model_copy(update={"db": db_url(db)})
 
 
 def _user_runtime(db: str | None) -> Runtime:
@@ -342,6 +331,14 @@ def serve_cmd(
             for problem in exc.problems:
                 err.print(f"[red]{exc.source}[/]: {problem}", highlight=False)
             raise typer.Exit(2) from exc
+    from daycase.services.catalog import PathwayCatalog
+    from daycase.services.centre import CentreError, centre_from
+
+    try:
+        centre_from(settings, PathwayCatalog.with_files(settings.pathway_files))
+    except CentreError as exc:
+        err.print(f"[red]not served[/]: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
     if demo:
         _refuse_unless_demo_database(settings.db)  # before the migration: nothing changes
     migrate(settings.db)

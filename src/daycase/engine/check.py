@@ -26,6 +26,9 @@ from daycase.engine.text import free_text_problem, identifier_problem
 from daycase.engine.validate import has_control_chars, validate_step_data
 from daycase.pathways.schema import Pathway, Step
 
+# What the record holds as sex (the API offers the same choices).
+SEXES = ("female", "male", "other", "unknown")
+
 
 def decide_open(
     pathway: Pathway, cmd: OpenCase, *, case_id: str, event_id: str, now: datetime, family_code: str
@@ -58,6 +61,8 @@ def decide_open(
             problems[f"patient.{name}"] = "must not contain control characters"
         elif problem := identifier_problem(value):
             problems[f"patient.{name}"] = problem
+    if "patient.sex" not in problems and cmd.sex not in SEXES:
+        problems["patient.sex"] = f"must be one of {', '.join(SEXES)}"
     if problems:
         return Refusal.of_fields(problems)
     return CaseOpened(

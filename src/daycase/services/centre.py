@@ -58,7 +58,20 @@ class Centre:
         return role in self.pathway().open_roles
 
 
+class CentreError(ValueError):
+    """A centre setting names a role that no pathway here has."""
+
+
 def centre_from(settings: Settings, catalog: PathwayCatalog) -> Centre:
+    """The centre, refusing role settings that name no known role: a misspelt desk role
+    would quietly give the front desk the whole clinical record."""
+    known = {r.id for p in catalog.all() for r in p.roles}
+    unknown = sorted(set(settings.desk_roles) - known)
+    if unknown:
+        raise CentreError(
+            f"setting DAYCASE_DESK_ROLES: {', '.join(unknown)} is no role of the pathways "
+            f"here (roles: {', '.join(sorted(known))})"
+        )
     return Centre(
         name=settings.centre_name,
         phone=settings.centre_phone,

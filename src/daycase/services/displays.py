@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from daycase.config import Settings
 from daycase.engine.text import identifier_problem
+from daycase.engine.validate import has_control_chars
 from daycase.services.cases import Clock
 from daycase.store.displays import DisplayLinkRow, SqlDisplayLinks
 
@@ -64,6 +65,8 @@ def clean_label(label: str) -> str:
     text = label.strip() or DEFAULT_LABEL
     if len(text) > MAX_LABEL:
         raise LabelRefused(f"at most {MAX_LABEL} characters")
+    if has_control_chars(text):
+        raise LabelRefused("must not contain control characters")
     problem = identifier_problem(text)
     if problem:
         raise LabelRefused(problem)

@@ -129,6 +129,9 @@ async def new_case(request: Request, runtime: RuntimeDep, user: StaffPage) -> Re
     chosen = _new_case_context(runtime, values["pathway_version"] or None)
     levels = [v for v in form.getlist("levels") if isinstance(v, str)]
     errors: dict[str, str] = {}
+    asked = values["pathway_version"]
+    if asked and asked not in chosen["versions"]:
+        errors["pathway_version"] = f"{asked} is not a version of this pathway"
     try:
         birth = date.fromisoformat(values["birth_date"])
     except ValueError:

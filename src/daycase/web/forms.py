@@ -76,7 +76,7 @@ def form_values(step: Step, data: Mapping[str, JSON], *, tz: ZoneInfo) -> dict[s
     """Stored step data as the form shows it, so a field left alone reads back unchanged.
 
     Times are in the centre's timezone to the minute (a datetime-local value), lists of
-    text are comma-separated, and rows keep their columns with times shown the same way.
+    text are one per line, and rows keep their columns with times shown the same way.
     """
     return {name: _shown(step.fields.get(name), value, tz) for name, value in data.items()}
 
@@ -87,7 +87,8 @@ def _shown(spec: FieldSpec | None, value: JSON, tz: ZoneInfo) -> JSON:
     if spec.type == "time" and isinstance(value, str):
         return local_minute(value, tz)
     if spec.type == "list" and isinstance(value, list) and spec.fields is None:
-        return ", ".join(str(v) for v in value)
+        # One item per line: an item may hold a comma ("penicillin (rash, hives)").
+        return "\n".join(str(v) for v in value)
     if spec.type == "list" and isinstance(value, list) and spec.fields is not None:
         columns = spec.fields
         return [
@@ -168,7 +169,7 @@ def _value(name: str, spec: FieldSpec, form: FormData, tz: ZoneInfo) -> JSON:
     if spec.type == "list" and spec.fields:
         return _rows(name, spec, form, tz)
     if spec.type == "list":
-        return [part.strip() for part in _text(form, key).split(",") if part.strip()]
+        return [part.strip() for part in _text(form, key).splitlines() if part.strip()]
     raw = _text(form, key)
     if raw == "":
         return None
