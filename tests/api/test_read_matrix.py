@@ -269,7 +269,13 @@ def test_a_page_of_the_audit_stays_the_same_while_the_log_grows(api: Api) -> Non
 
 
 def test_a_client_without_paging_still_gets_the_newest_rows(api: Api) -> None:
+    case_id = open_case(api.as_("nurse"))
+    for _ in range(120):  # more reads than one page holds
+        api.as_("anesthesia").get(f"/api/v1/cases/{case_id}")
+    newest = open_case(api.as_("nurse"))
+    assert api.as_("anesthesia").get(f"/api/v1/cases/{newest}").status_code == 200
     r: httpx.Response = api.as_("admin").get("/api/v1/audit")
     assert r.status_code == 200
     rows = r.json()
     assert rows == sorted(rows, key=lambda row: datetime.fromisoformat(row["at"]))
+    assert any(row["case_id"] == newest for row in rows[-5:]), rows[-5:]

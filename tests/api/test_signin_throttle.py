@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from daycase.services.accounts import device_cookie_name
 from tests.api.wire import NO_TOKEN_CACHE, assert_refusal, module_server
+from tests.support.clock import suite_now
 from tests.support.databases import BACKENDS
 from tests.support.server import PASSWORD, Server, add_users
 
@@ -106,7 +107,8 @@ def test_a_device_cookie_is_for_its_user_only(server: Server) -> None:
         # The cookie from signing in as "other" does not vouch for "counted".
         assert_refusal(sign_in(shared, "counted", PASSWORD), 429, "auth")
     with server.client() as forger:
-        forged = f"{int(time.time())}.{secrets.token_urlsafe(12)}.{secrets.token_urlsafe(32)}"
+        issued = int(suite_now().timestamp())
+        forged = f"{issued}.{secrets.token_urlsafe(12)}.{secrets.token_urlsafe(32)}"
         forger.cookies.set(device_cookie_name("device", "counted"), forged)
         assert_refusal(sign_in(forger, "counted", PASSWORD), 429, "auth")
 
@@ -152,6 +154,8 @@ def test_sign_ins_refusals_locks_and_sign_outs_are_audited(server: Server) -> No
         token = sign_in(c, "auditme", PASSWORD).json()["access_token"]
     with server.client(token) as c:
         assert c.post("/api/v1/auth/logout").status_code == 204
+    with server.client(server.token("admin")) as admin:  # reading the log writes it out first
+        assert admin.get("/api/v1/audit", params={"limit": 1}).status_code == 200
     audit = rows(
         server, "SELECT action, role, detail FROM audit WHERE user_name = 'auditme' ORDER BY id"
     )

@@ -30,6 +30,7 @@ from daycase.engine.events import CaseOpened, Event, EventAmended, EventVoided, 
 from daycase.engine.fold import CaseState
 from daycase.services.cases import CaseService
 from daycase.store.memory import MemoryEventStore
+from tests.support.checklists import CALL_ALL_WELL
 
 EST = timezone(timedelta(hours=-5))
 START = datetime(2026, 11, 26, 8, 0, tzinfo=EST)
@@ -161,18 +162,7 @@ DATA_2_0: dict[str, dict[str, Any]] = {
     },
     "discharge_order": {"post_anesthesia_assessed": True},
     "transferred": {"destination": "County General", "reason": "needs a spine surgeon"},
-    "follow_up_call": {
-        "reached": True,
-        "new_leg_weakness_or_numbness": False,
-        "bladder_or_bowel_problem": False,
-        "breathing_problem_or_chest_pain": False,
-        "fever": False,
-        "wound_problem": False,
-        "fall": False,
-        "pain_score": 3,
-        "antithrombotic_restarted": "not_applicable",
-        "action": "none",
-    },
+    "follow_up_call": CALL_ALL_WELL,
 }
 
 ROLE: dict[str, str] = {

@@ -39,3 +39,17 @@ VITALS = {
     "temperature_c": 36.8,
     "pain_score": 4,
 }
+
+# A next-day call that reached the patient and found nothing wrong.
+CALL_ALL_WELL: dict[str, bool | int | str] = {
+    "reached": True,
+    "new_leg_weakness_or_numbness": False,
+    "bladder_or_bowel_problem": False,
+    "breathing_problem_or_chest_pain": False,
+    "fever": False,
+    "wound_problem": False,
+    "fall": False,
+    "pain_score": 3,
+    "antithrombotic_restarted": "not_applicable",
+    "action": "none",
+}

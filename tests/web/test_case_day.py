@@ -16,7 +16,15 @@ from datetime import datetime, timedelta
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.support.checklists import ALDRETE, NORMAL_LEGS, PADSS, SIGN_IN, SIGN_OUT, TIME_OUT
+from tests.support.checklists import (
+    ALDRETE,
+    CALL_ALL_WELL,
+    NORMAL_LEGS,
+    PADSS,
+    SIGN_IN,
+    SIGN_OUT,
+    TIME_OUT,
+)
 from tests.web.served import (
     PATHWAY,
     SCREENSHOTS,
@@ -296,18 +304,7 @@ def test_a_complete_one_level_day_from_check_in_to_discharge(site: Site) -> None
         site,
         "follow_up_call",
         at=site.now(),
-        fields={
-            "reached": True,
-            "new_leg_weakness_or_numbness": False,
-            "bladder_or_bowel_problem": False,
-            "breathing_problem_or_chest_pain": False,
-            "fever": False,
-            "wound_problem": False,
-            "fall": False,
-            "pain_score": 3,
-            "antithrombotic_restarted": "not_applicable",
-            "action": "none",
-        },
+        fields=CALL_ALL_WELL,
     )
     expect(nurse.locator(".case-head")).to_contain_text("Phase Discharged")
     nurse.goto(site.url(f"/board?date={day + timedelta(days=1)}"))
@@ -448,7 +445,7 @@ def test_entries_are_amended_and_voided_from_the_history(site: Site) -> None:
     # Correcting one field leaves the others as they were: times, lists and rows
     # recorded elsewhere come back from the form unchanged.
     medication = history.locator("li", has_text="Medication review at")
-    _amend(nurse, site, medication, "medication_review", {"allergies": "sulfa, codeine"})
+    _amend(nurse, site, medication, "medication_review", {"allergies": "sulfa\ncodeine"})
     expect(history.locator("li", has_text="Amended:").last).to_have_text(
         re.compile(r"Amended: Allergies: sulfa, codeine — reason: Corrected allergies\s*$")
     )
