@@ -36,6 +36,7 @@ from daycase.store.base import (
     ConcurrencyError,
     EventStore,
     IdempotencyKey,
+    Subscriber,
 )
 from daycase.store.factory import open_store
 from daycase.store.sql import SqlEventStore, cases_table, events_table, make_engine
@@ -180,8 +181,14 @@ class CountingStore:
     def cases(self, *, on: date | None = None) -> list[CaseSummary]:
         return self.inner.cases(on=on)
 
+    def case(self, case_id: str) -> CaseSummary | None:
+        return self.inner.case(case_id)
+
     def family_codes(self, *, on: date) -> set[str]:
         return self.inner.family_codes(on=on)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self.inner.subscribe(subscriber)
 
     def verify(self) -> list[ChainProblem]:
         return self.inner.verify()

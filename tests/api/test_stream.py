@@ -13,13 +13,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from daycase.demo import ScriptClock
+from daycase.engine.commands import Actor, OpenCase, RecordStep
+from daycase.engine.events import CaseOpened, StepRecorded
+from daycase.services.cases import CaseService
+from daycase.store.factory import open_store
+from tests.engine.builders import data_for, role_of, uneventful_path
 from tests.support.databases import BACKENDS, database
 from tests.support.server import Server, run_server
 
@@ -279,3 +285,77 @@ def test_both_servers_deliver_a_change_recorded_through_either(servers: list[Ser
             for stream in (on_first, on_second):
                 stream.until(checked_in(case_id), within_s=5)
                 assert time.monotonic() - answered_at < 1.0
+
+
+def in_recovery_since(server: Server, arrival_at: datetime) -> str:
+    """A one-level 2.0 case whose uneventful day reached recovery at `arrival_at`, written
+    straight into the database by this test process (as a second writer would)."""
+    store = open_store(server.db_url)
+    clock = ScriptClock(arrival_at)
+    start = arrival_at - timedelta(minutes=30)  # recovery is minute 30 of the path
+    try:
+        service = CaseService(store, clock=clock)
+        clock.now = start - timedelta(hours=3)
+        opened = service.open_case(
+            OpenCase(
+                actor=Actor("fd", "front_desk"),
+                pathway_id="kyphoplasty",
+                pathway_version="2.0",
+                mrn="H-tick-1",
+                given_name="Ada",
+                family_name="Lane",
+                birth_date=date(1944, 5, 17),
+                sex="female",
+                levels=["L1"],
+                scheduled_start=start,
+            )
+        )
+        assert isinstance(opened, CaseOpened), opened
+        for planned in uneventful_path(["L1"], version="2.0"):
+            clock.now = start + timedelta(minutes=planned.minute)
+            recorded = service.record(
+                opened.case_id,
+                RecordStep(
+                    actor=Actor("user", role_of(planned.step)),
+                    step=planned.step,
+                    at=clock.now,
+                    data=data_for(planned.step, planned.level, version="2.0"),
+                ),
+            )
+            assert isinstance(recorded, StepRecorded), recorded
+        return opened.case_id
+    finally:
+        store.close()
+
+
+def alert_codes(sse: Sse) -> set[str]:
+    return {alert["code"] for alert in sse.json()["row"]["alerts"]}
+
+
+def test_an_alert_that_starts_by_the_clock_reaches_an_open_board(servers: list[Server]) -> None:
+    """Nobody records anything: recovery vitals fall overdue and the board hears of it."""
+    server = servers[-1]
+    # Vitals are overdue more than 15 min after arrival in recovery: in 6 s from now.
+    arrival_at = server.now() - timedelta(minutes=15) + timedelta(seconds=6)
+    case_id = in_recovery_since(server, arrival_at)
+    day = (arrival_at - timedelta(minutes=30)).date().isoformat()
+    with subscribe(server, server.token("nurse")) as stream:
+        with server.client(server.token("nurse")) as client:
+            r = client.get("/api/v1/board", params={"date": day})
+        assert r.status_code == 200, r.text
+        (row,) = [row for row in r.json() if row["case_id"] == case_id]
+        assert "vitals_overdue" not in {alert["code"] for alert in row["alerts"]}
+
+        sse = stream.until(
+            lambda e: (
+                e.event == "case"
+                and e.json()["row"]["case_id"] == case_id
+                and "vitals_overdue" in alert_codes(e)
+            ),
+            within_s=20,
+        )
+        arrived_s = (server.now() - arrival_at).total_seconds()
+
+    assert sse.json()["date"] == day
+    # Within about a tick (one second) of the instant it started, 15 min after arrival.
+    assert 15 * 60 <= arrived_s < 15 * 60 + 5

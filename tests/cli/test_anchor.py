@@ -25,23 +25,12 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from daycase.demo import run_demo
-from tests.support.clock import OFFSET_ENV
+from tests.support.cli import daycase
 from tests.support.databases import BACKENDS, database
 from tests.support.server import run_server
 from tests.support.tamper import delete_case, reseal_case, set_field
 
 DAY = date(2026, 11, 26)
-
-
-def daycase(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "daycase", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, **OFFSET_ENV, "COLUMNS": "200", **(env or {})},
-        check=False,
-    )
 
 
 @pytest.fixture(params=BACKENDS)

@@ -7,10 +7,7 @@ it is restored into a new file, which verifies too.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from datetime import date
@@ -21,23 +18,12 @@ from rich.console import Console
 
 from daycase.demo import run_demo
 from tests.api.wire import check_in_data, now_utc, open_case, record
-from tests.support.clock import OFFSET_ENV
+from tests.support.cli import daycase
 from tests.support.databases import database
 from tests.support.server import run_server
 from tests.support.tamper import delete_case
 
 DAY = date(2026, 11, 26)
-
-
-def daycase(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "daycase", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, **OFFSET_ENV, "COLUMNS": "200"},
-        check=False,
-    )
 
 
 def stored_ids(path: Path) -> tuple[set[str], set[str]]:

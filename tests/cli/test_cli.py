@@ -5,24 +5,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.cli import NEW_YORK
+from tests.support.cli import daycase as run_daycase
 
 HERE = Path(__file__).resolve().parent
 
 
 def daycase(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "daycase", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "DAYCASE_TIMEZONE": "America/New_York"},
-        check=False,
-    )
+    return run_daycase(*args, stdin=stdin, clean=True, env=NEW_YORK)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from daycase.demo import DEMO_USERS, DemoRefused, seed_server_demo
 from daycase.engine.commands import Actor, OpenCase, Refusal
 from daycase.services.runtime import open_runtime
 from daycase.store.factory import migrate
+from tests.support.cli import daycase as run_daycase
 from tests.support.clock import OFFSET_ENV
 from tests.support.databases import BACKENDS, database
 from tests.support.server import free_port
@@ -32,14 +32,7 @@ PASSWORD = "a centre's own long password"
 
 
 def daycase(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "daycase", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", **OFFSET_ENV},
-        check=False,
-    )
+    return run_daycase(*args, clean=True, env=OFFSET_ENV)
 
 
 @pytest.fixture(params=BACKENDS)

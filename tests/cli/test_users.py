@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -11,21 +10,15 @@ import pytest
 from daycase.config import Settings
 from daycase.services.accounts import SignInRefused, Token
 from daycase.services.runtime import open_runtime
+from tests.support.cli import NEW_YORK
+from tests.support.cli import daycase as run_daycase
 from tests.support.databases import BACKENDS, database
 
 PASSWORD = "long enough secret"
 
 
 def daycase(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "daycase", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "DAYCASE_TIMEZONE": "America/New_York"},
-        check=False,
-    )
+    return run_daycase(*args, stdin=stdin, clean=True, env=NEW_YORK)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

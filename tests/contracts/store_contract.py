@@ -144,7 +144,7 @@ class StoreContract(ABC):
 
         assert on_second == [
             CaseSummary(
-                "morning", "kyphoplasty", "1", DIGEST, "2025-06-02T08:30:00+01:00", "F-morning"
+                "morning", "kyphoplasty", "1", DIGEST, "2025-06-02T08:30:00+01:00", "F-morning", 1
             ),
             CaseSummary(
                 "late-evening",
@@ -153,6 +153,7 @@ class StoreContract(ABC):
                 DIGEST,
                 "2025-06-02T23:30:00-05:00",
                 "F-late-evening",
+                1,
             ),
         ]
         assert [c.case_id for c in store.cases(on=date(2025, 6, 3))] == ["after-midnight"]

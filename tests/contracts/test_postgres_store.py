@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from daycase.store.base import EventStore
 from daycase.store.factory import migrate, open_store
 from daycase.store.sql import SqlEventStore
+from tests.contracts.projection_contract import ProjectionContract
 from tests.contracts.store_contract import StoreContract
 
 URL_VARIABLE = "DAYCASE_TEST_POSTGRES_URL"
@@ -50,7 +51,7 @@ def database_url() -> Iterator[str]:
         admin.dispose()
 
 
-class TestPostgresStore(StoreContract):
+class TestPostgresStore(StoreContract, ProjectionContract):
     @pytest.fixture(autouse=True)
     def _database(self, database_url: str) -> None:
         self.url = database_url

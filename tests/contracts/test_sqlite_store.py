@@ -17,6 +17,7 @@ from alembic.migration import MigrationContext
 from daycase.store.base import EventStore
 from daycase.store.factory import migrate, open_store
 from daycase.store.sql import SqlEventStore, make_engine, metadata
+from tests.contracts.projection_contract import ProjectionContract
 from tests.contracts.store_contract import StoreContract
 from tests.factories import history
 
@@ -39,7 +40,7 @@ def engine(url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-class TestSqliteStore(StoreContract):
+class TestSqliteStore(StoreContract, ProjectionContract):
     def make_store(self, tmp_path: Path) -> Iterator[EventStore]:
         url = sqlite_url(tmp_path / "contract.db")
         migrate(url)

@@ -6,6 +6,8 @@ PostgreSQL, the LISTEN thread) lives for the app's lifespan.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -55,20 +57,24 @@ def create_app(
         # one runner, and a crowd of threads only queues on both (measured by bench/api.py).
         anyio.to_thread.current_default_thread_limiter().total_tokens = 8
         await runtime.hub.start()
+        # One path for live updates on both databases: the store tells the hub of every
+        # commit (on PostgreSQL, every process's), and the board model's tick tells it of
+        # rows that changed by the clock alone.
+        runtime.store.subscribe(runtime.hub.notify)
+        ticking = asyncio.create_task(runtime.boards.keep_time(runtime.hub.notify))
+        warming = asyncio.create_task(asyncio.to_thread(runtime.boards.warm, runtime.today()))
         # What start-up built lives as long as the process: the collector need not walk it
         # on every full collection (those pauses showed in the write path's p99).
         gc.freeze()
-        listener = None
-        if runtime.listens_to_database:
-            from daycase.store.pg_listen import PgListener
-
-            listener = PgListener(settings.db, runtime.hub.notify)
-            listener.start()
         try:
             yield
         finally:
-            if listener is not None:
-                listener.stop()
+            ticking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticking
+            # A thread cannot be cancelled: let the warming finish before the store closes.
+            with contextlib.suppress(Exception):
+                await warming
             await runtime.hub.stop()
             if anchoring is not None:  # a last checkpoint, before the store closes
                 await anyio.to_thread.run_sync(anchoring.stop)

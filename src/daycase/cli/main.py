@@ -16,6 +16,7 @@ from rich.console import Console
 
 from daycase.cli import ops, render
 from daycase.cli.ops import DbOption, db_url
+from daycase.cli.projections import projections_app
 from daycase.config import Settings, sqlite_url
 from daycase.engine.load import PathwayError, builtin_pathway, load_pathway
 from daycase.pathways.schema import Pathway
@@ -36,6 +37,7 @@ app.add_typer(pathway_app, name="pathway")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(user_app, name="user")
 ops.register(app)  # verify, anchor, backup, restore
+app.add_typer(projections_app, name="projections")
 
 console = Console()
 err = Console(stderr=True)

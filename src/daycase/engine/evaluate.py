@@ -134,7 +134,7 @@ def _alerts(
     for rule in pathway.alerts:
         if codes is not None and rule.code not in codes:
             continue
-        cut_at = _cut_at(rule, state, now=now, terminal_at=terminal_at)
+        cut_at = alert_cut_at(rule, state, now=now, terminal_at=terminal_at)
         for span in spans(rule, ctx):
             alert = clip(rule.code, span, now=now, cut_at=cut_at)
             if alert is not None:
@@ -142,7 +142,7 @@ def _alerts(
     return alerts
 
 
-def _cut_at(
+def alert_cut_at(
     rule: AlertRule, state: CaseState, *, now: datetime, terminal_at: datetime | None
 ) -> datetime | None:
     """Where an alert's spans end at the latest: the terminal step (not for aftercare

@@ -32,6 +32,7 @@ class BoardRow:
     scheduled_start: datetime
     phase: str
     phase_title: str
+    phase_since: datetime | None
     minutes_in_phase: int | None
     next_due: list[str]
     alerts: list[BoardAlert]
@@ -50,10 +51,11 @@ class FamilyRow:
     note: str | None
 
 
-def _minutes(ev: Evaluation, now: datetime) -> int | None:
-    if ev.phase_since is None:
+def minutes_since(since: datetime | None, now: datetime) -> int | None:
+    """Whole minutes from `since` to `now` (a board's "minutes in phase")."""
+    if since is None:
         return None
-    return max(0, math.floor((now - ev.phase_since).total_seconds() / 60))
+    return max(0, math.floor((now - since).total_seconds() / 60))
 
 
 def board_row(pathway: Pathway, state: CaseState, ev: Evaluation, *, now: datetime) -> BoardRow:
@@ -67,7 +69,8 @@ def board_row(pathway: Pathway, state: CaseState, ev: Evaluation, *, now: dateti
         scheduled_start=opened.scheduled_start,
         phase=ev.phase,
         phase_title=pathway.phase(ev.phase).title,
-        minutes_in_phase=_minutes(ev, now),
+        phase_since=ev.phase_since,
+        minutes_in_phase=minutes_since(ev.phase_since, now),
         next_due=[pathway.step(s).title for s in ev.next_due],
         # A board shows what is wrong now: an active alert's current severity (the case
         # history keeps the highest it reached).
@@ -88,32 +91,22 @@ def family_row(pathway: Pathway, state: CaseState, ev: Evaluation, *, now: datet
         family_code=state.opened.family_code,
         status=ev.family_word,
         colour=ev.family_colour,
-        minutes_in_status=_minutes(ev, now),
+        minutes_in_status=minutes_since(ev.phase_since, now),
         note=pathway.family.running_long_note if ev.running_long else None,
     )
 
 
-def case_rows(
-    service: CaseService, case_id: str, *, now: datetime, warm: bool = False
-) -> tuple[BoardRow, FamilyRow]:
-    """Both rows of one case, from one load and one evaluation.
-
-    `warm` takes the case as this process's write path holds it when it can (the live
-    stream after a write here), instead of loading and folding it again.
-    """
-    found = service.warm_evaluation(case_id, now=now) if warm else None
-    if found is not None:
-        state, ev = found
-        pathway = service.pathway_of(state)
-    else:
-        state = service.state(case_id)
-        pathway = service.pathway_of(state)
-        ev = evaluate(pathway, state, now)
+def case_rows(service: CaseService, case_id: str, *, now: datetime) -> tuple[BoardRow, FamilyRow]:
+    """Both rows of one case, from one load and one evaluation."""
+    state = service.state(case_id)
+    pathway = service.pathway_of(state)
+    ev = evaluate(pathway, state, now)
     return board_row(pathway, state, ev, now=now), family_row(pathway, state, ev, now=now)
 
 
 def board(service: CaseService, *, on: date, now: datetime) -> list[BoardRow]:
-    """Every case scheduled on `on`, by scheduled start."""
+    """Every case scheduled on `on`, by scheduled start, folded afresh: the reference the
+    board read model (`board_model.BoardModel`) is checked against, and the CLI's board."""
     rows = [case_rows(service, c.case_id, now=now)[0] for c in service.store.cases(on=on)]
     rows.sort(key=lambda r: (r.scheduled_start, r.family_code))
     return rows

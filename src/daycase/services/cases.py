@@ -168,8 +168,6 @@ class CaseService:
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._async_locks: dict[str, asyncio.Lock] = {}
-        # Called with the case id after every accepted write (live updates in one process).
-        self.on_change: Callable[[str], None] | None = None
 
     # --- writes, from a thread ---------------------------------------------------------
 
@@ -312,7 +310,6 @@ class CaseService:
                     return replayed
                 raise
             self._remember(fold([decision]))
-            self._changed(decision.case_id)
         return decision
 
     def _write(
@@ -362,7 +359,6 @@ class CaseService:
                     return replayed
                 raise
             apply(state, decision)
-            self._changed(case_id)
             return decision
         raise ConcurrencyError(f"case {case_id}: gave up after {MAX_ATTEMPTS} concurrent retries")
 
@@ -471,10 +467,6 @@ class CaseService:
                 lock.release()
 
     # --- the warm copies ---------------------------------------------------------------
-
-    def _changed(self, case_id: str) -> None:
-        if self.on_change is not None:
-            self.on_change(case_id)
 
     def _case_lock(self, case_id: str) -> threading.Lock:
         with self._lock:

@@ -1,8 +1,8 @@
 """Everything a running daycase needs, built once from settings (service room).
 
 `open_runtime` is called by `create_app` and by CLI commands that touch users; it
-opens the store, the services over it, and the live hub (with a PostgreSQL listener when
-the database can tell other processes about changes).
+opens the store, the services over it, the board read model and the live hub (the
+server subscribes the hub to the store's commits when it starts).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 from daycase.config import Settings
 from daycase.services.accounts import AccountService, User
-from daycase.services.board import case_rows
-from daycase.services.cases import CaseNotFound, CaseService, Clock, shifted_clock
+from daycase.services.board_model import BoardModel
+from daycase.services.cases import CaseService, Clock, shifted_clock
 from daycase.services.catalog import PathwayCatalog
 from daycase.services.centre import Centre, centre_from
 from daycase.services.displays import DisplayService
@@ -36,10 +36,10 @@ class Runtime:
     cases: CaseService
     accounts: AccountService
     hub: LiveHub
+    boards: BoardModel
     displays: DisplayService
     clock: Clock
     tz: ZoneInfo
-    listens_to_database: bool
 
     def today(self) -> date:
         return self.now().astimezone(self.tz).date()
@@ -66,13 +66,10 @@ class Runtime:
 
     def render_case(self, case_id: str) -> tuple[str, str] | None:
         """The stream payloads (staff, family) for one changed case."""
-        try:
-            # On PostgreSQL the change may be another process's: this one's warm copy would lag.
-            staff, family = case_rows(
-                self.cases, case_id, now=self.now(), warm=not self.listens_to_database
-            )
-        except CaseNotFound:
+        rows = self.boards.case(case_id, now=self.now())
+        if rows is None:
             return None
+        staff, family = rows
         day = staff.scheduled_start.date().isoformat()
         return (
             json.dumps({"type": "case", "date": day, "row": board_row_json(staff)}),
@@ -101,20 +98,19 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     )
     catalog = PathwayCatalog.with_files(settings.pathway_files)
     centre = centre_from(settings, catalog)
+    cases = CaseService(store, catalog=catalog, clock=clock)
     runtime = Runtime(
         settings=settings,
         centre=centre,
         store=store,
-        cases=CaseService(store, catalog=catalog, clock=clock),
+        cases=cases,
         accounts=AccountService(
             SqlAccounts(store.engine), settings=settings, roles=centre.role_ids, clock=clock
         ),
         hub=LiveHub(lambda case_id: runtime.render_case(case_id)),
+        boards=BoardModel(cases, clock=clock),
         displays=DisplayService(SqlDisplayLinks(store.engine), clock=clock),
         clock=clock,
         tz=ZoneInfo(settings.timezone),
-        listens_to_database=store.engine.dialect.name == "postgresql",
     )
-    if not runtime.listens_to_database:
-        runtime.cases.on_change = runtime.hub.notify
     return runtime

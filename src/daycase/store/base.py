@@ -7,7 +7,7 @@ SHA-256 hash through each case's events, and can re-check those chains.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -41,7 +41,10 @@ class IdempotencyKey:
 
 @dataclass(frozen=True, slots=True)
 class CaseSummary:
-    """One row of the case index: enough to list a day's cases without loading events."""
+    """One row of the case index: enough to list a day's cases without loading events.
+
+    `last_seq` is where the case's history ends: a read model kept at an older seq is
+    stale (the board projection compares the two on every read)."""
 
     case_id: str
     pathway_id: str
@@ -49,6 +52,7 @@ class CaseSummary:
     pathway_digest: str
     scheduled_start_iso: str
     family_code: str
+    last_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,10 @@ class ChainProblem:
     case_id: str
     seq: int
     problem: str
+
+
+# Called with a case id once an append to that case has committed.
+Subscriber = Callable[[str], None]
 
 
 class EventStore(Protocol):
@@ -101,8 +109,18 @@ class EventStore(Protocol):
         """Cases scheduled on a local calendar date (all cases when `on` is None)."""
         ...
 
+    def case(self, case_id: str) -> CaseSummary | None:
+        """The case's index row; None when the case is unknown."""
+        ...
+
     def family_codes(self, *, on: date) -> set[str]:
         """The family codes already given to cases on that date (a new one must differ)."""
+        ...
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call `subscriber(case_id)` after every committed append, this process's and, where
+        the database can tell (PostgreSQL), every other process's: the one way live views
+        learn of a change. It runs on a store thread and must return quickly."""
         ...
 
     def verify(self) -> list[ChainProblem]:

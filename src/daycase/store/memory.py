@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from daycase.engine.events import CaseOpened, Event
@@ -18,6 +18,7 @@ from daycase.store.base import (
     ConcurrencyError,
     IdempotencyKey,
     KeyUsed,
+    Subscriber,
 )
 from daycase.store.chain import StoredRow, check_batch, check_chain, parse_body, seal
 from daycase.store.codec import GENESIS_HASH
@@ -38,6 +39,7 @@ class MemoryEventStore:
         self._index: dict[str, _IndexEntry] = {}
         self._event_ids: set[str] = set()
         self._keys: dict[str, tuple[str, Event]] = {}
+        self._subscribers: list[Subscriber] = []
 
     def append(
         self,
@@ -72,12 +74,19 @@ class MemoryEventStore:
                     pathway_digest=first.pathway_digest,
                     scheduled_start_iso=first.scheduled_start.isoformat(),
                     family_code=first.family_code,
+                    last_seq=events[-1].seq,
                 )
                 self._index[case_id] = _IndexEntry(summary, first.scheduled_start.date())
+            else:
+                entry = self._index[case_id]
+                summary = replace(entry.summary, last_seq=events[-1].seq)
+                self._index[case_id] = _IndexEntry(summary, entry.scheduled_date)
             self._rows[case_id] = [*rows, *(item.row for item in sealed)]
             self._event_ids.update(event.event_id for event in events)
             if idempotency is not None:
                 self._keys[idempotency.key] = (idempotency.request, events[-1])
+        for subscriber in self._subscribers:
+            subscriber(case_id)
 
     async def append_async(
         self,
@@ -106,8 +115,16 @@ class MemoryEventStore:
         chosen = [e.summary for e in entries if on is None or e.scheduled_date == on]
         return sorted(chosen, key=lambda s: (s.scheduled_start_iso, s.case_id))
 
+    def case(self, case_id: str) -> CaseSummary | None:
+        with self._lock:
+            entry = self._index.get(case_id)
+        return entry.summary if entry else None
+
     def family_codes(self, *, on: date) -> set[str]:
         return {case.family_code for case in self.cases(on=on)}
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
 
     def verify(self) -> list[ChainProblem]:
         """Re-compute every chain exactly as the SQL store does."""

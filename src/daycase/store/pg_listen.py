@@ -1,8 +1,8 @@
 """PostgreSQL LISTEN/NOTIFY: tell every server process which case changed (store room).
 
 The SQL store emits `pg_notify('daycase_cases', case_id)` inside each append's
-transaction, so a notification goes out exactly when an entry commits. Each server
-process runs one listener thread that hands the case ids to its live hub.
+transaction, so a notification goes out exactly when an entry commits. A store with
+subscribers (a server process) runs one listener thread that hands them the case ids.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import threading
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 CHANNEL = "daycase_cases"
 log = logging.getLogger(__name__)
 
 
-def libpq_url(sqlalchemy_url: str) -> str:
+def libpq_url(sqlalchemy_url: str | URL) -> str:
     """`postgresql+psycopg://…` as a plain libpq connection string."""
     return (
         make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -26,7 +26,7 @@ def libpq_url(sqlalchemy_url: str) -> str:
 
 
 class PgListener:
-    def __init__(self, url: str, on_case: Callable[[str], None]) -> None:
+    def __init__(self, url: str | URL, on_case: Callable[[str], None]) -> None:
         self._conninfo = libpq_url(url)
         self._on_case = on_case
         self._stop = threading.Event()

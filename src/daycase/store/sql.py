@@ -30,6 +30,7 @@ from daycase.store.base import (
     ConcurrencyError,
     IdempotencyKey,
     KeyUsed,
+    Subscriber,
 )
 from daycase.store.chain import StoredRow, check_batch, check_chain, parse_body, seal
 from daycase.store.codec import GENESIS_HASH
@@ -208,11 +209,13 @@ _SUMMARY_COLUMNS = (
     cases_table.c.pathway_digest,
     cases_table.c.scheduled_start,
     cases_table.c.family_code,
+    cases_table.c.last_seq,
 )
 _ALL_CASES = sa.select(*_SUMMARY_COLUMNS).order_by(
     cases_table.c.scheduled_start, cases_table.c.case_id
 )
 _CASES_ON = _ALL_CASES.where(cases_table.c.scheduled_date == sa.bindparam("on"))
+_CASE = sa.select(*_SUMMARY_COLUMNS).where(cases_table.c.case_id == sa.bindparam("case_id"))
 _CODES_ON = sa.select(cases_table.c.family_code).where(
     cases_table.c.scheduled_date == sa.bindparam("on")
 )
@@ -264,6 +267,32 @@ SELECT (SELECT count(*) FROM advanced),
     (SELECT count(*) FROM opened) + (SELECT count(*) FROM stored) + (SELECT count(*) FROM keys),
     (SELECT count(pg_notify('daycase_cases', c)) FROM json_array_elements_text(%s::json) AS c)
 """
+
+
+def case_index_row(opened: CaseOpened) -> dict[str, str]:
+    """What the case index says about a case, from its opening: one definition for the
+    append that writes the row and the rebuild that checks it (`store.projections`)."""
+    return {
+        "pathway_id": opened.pathway_id,
+        "pathway_version": opened.pathway_version,
+        "pathway_digest": opened.pathway_digest,
+        "scheduled_start": opened.scheduled_start.isoformat(),
+        "scheduled_date": opened.scheduled_start.date().isoformat(),
+        "family_code": opened.family_code,
+        "opened_at": opened.recorded_at.isoformat(),
+    }
+
+
+def _summary(row: Any) -> CaseSummary:
+    return CaseSummary(
+        case_id=row.case_id,
+        pathway_id=row.pathway_id,
+        pathway_version=row.pathway_version,
+        pathway_digest=row.pathway_digest,
+        scheduled_start_iso=row.scheduled_start,
+        family_code=row.family_code,
+        last_seq=row.last_seq,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +366,8 @@ class SqlEventStore:
         self._chain_ends: OrderedDict[str, tuple[int, str]] = OrderedDict()
         # The writer and a refused caller's clean-up (on its own thread) both change it.
         self._ends_lock = threading.Lock()
+        self._subscribers: list[Subscriber] = []
+        self._listener: Any = None  # a PgListener once someone subscribes on PostgreSQL
 
     def append(
         self,
@@ -356,6 +387,7 @@ class SqlEventStore:
             )
         except self._integrity_errors as error:
             self._refused(case_id, expected_seq, idempotency, error)
+        self._committed(case_id)
 
     async def append_async(
         self,
@@ -375,6 +407,26 @@ class SqlEventStore:
             )
         except self._integrity_errors as error:
             await asyncio.to_thread(self._refused, case_id, expected_seq, idempotency, error)
+        self._committed(case_id)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """On SQLite, called here after each commit (one process writes a SQLite file); on
+        PostgreSQL, by a listener on the `pg_notify` every append sends at its commit, so
+        writes of every process arrive, this one's included, by the same path."""
+        self._subscribers.append(subscriber)
+        if self._notify_sql is not None and self._listener is None:
+            from daycase.store.pg_listen import PgListener
+
+            self._listener = PgListener(self._engine.url, self._notify_subscribers)
+            self._listener.start()
+
+    def _committed(self, case_id: str) -> None:
+        if self._notify_sql is None:
+            self._notify_subscribers(case_id)
+
+    def _notify_subscribers(self, case_id: str) -> None:
+        for subscriber in self._subscribers:
+            subscriber(case_id)
 
     def _work(
         self, events: Sequence[Event], expected_seq: int, idempotency: IdempotencyKey | None
@@ -442,13 +494,7 @@ class SqlEventStore:
         if isinstance(first, CaseOpened):
             case_row = {
                 "case_id": case_id,
-                "pathway_id": first.pathway_id,
-                "pathway_version": first.pathway_version,
-                "pathway_digest": first.pathway_digest,
-                "scheduled_start": first.scheduled_start.isoformat(),
-                "scheduled_date": first.scheduled_start.date().isoformat(),
-                "family_code": first.family_code,
-                "opened_at": first.recorded_at.isoformat(),
+                **case_index_row(first),
                 "last_seq": end.seq,
                 "last_hash": end.hash,
             }
@@ -609,17 +655,12 @@ class SqlEventStore:
                 rows = conn.execute(_ALL_CASES).all()
             else:
                 rows = conn.execute(_CASES_ON, {"on": on.isoformat()}).all()
-        return [
-            CaseSummary(
-                case_id=row.case_id,
-                pathway_id=row.pathway_id,
-                pathway_version=row.pathway_version,
-                pathway_digest=row.pathway_digest,
-                scheduled_start_iso=row.scheduled_start,
-                family_code=row.family_code,
-            )
-            for row in rows
-        ]
+        return [_summary(row) for row in rows]
+
+    def case(self, case_id: str) -> CaseSummary | None:
+        with self._reader.connect() as conn:
+            row = conn.execute(_CASE, {"case_id": case_id}).first()
+        return _summary(row) if row else None
 
     def family_codes(self, *, on: date) -> set[str]:
         """Only the codes: opening a case reads them, and a busy day has many cases."""
@@ -654,6 +695,8 @@ class SqlEventStore:
         return sorted(problems, key=lambda p: p.case_id)
 
     def close(self) -> None:
-        """Finish queued writes, close the writer and the pooled connections."""
+        """Finish queued writes, close the writer, the listener and the pooled connections."""
+        if self._listener is not None:
+            self._listener.stop()
         self._writer.close()
         self._engine.dispose()

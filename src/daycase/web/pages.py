@@ -16,7 +16,6 @@ from daycase.api import signin
 from daycase.api.deps import RuntimeDep
 from daycase.services.access import reader_of
 from daycase.services.accounts import AccountError, SignInRefused, User
-from daycase.services.board import board, family_board
 from daycase.services.calls import calls_to_make
 from daycase.services.passwords import HashingBusy
 from daycase.services.runtime import Runtime
@@ -147,7 +146,7 @@ def board_page(
     on = day_or_today(runtime, date)
     now = runtime.now()
     reader = reader_of(runtime, user)
-    rows = [reader.board_row(r) for r in board(runtime.cases, on=on, now=now)]
+    rows = [reader.board_row(r) for r in runtime.boards.board(on, now=now)]
     runtime.audit_read(user, "board", [r.case_id for r in rows], on.isoformat())
     if is_htmx(request):
         return render(
@@ -175,7 +174,7 @@ def family_page(
     request: Request, runtime: RuntimeDep, user: PageUser, date: str | None = None
 ) -> Response:
     on = day_or_today(runtime, date)
-    rows = family_board(runtime.cases, on=on, now=runtime.now())
+    rows = runtime.boards.family_board(on, now=runtime.now())
     partial = "_family_table.html" if is_htmx(request) else "family.html"
     return render(
         request,
@@ -204,7 +203,7 @@ def display_page(
             text="Ask the front desk for a new link.",
         )
     on = day_or_today(runtime, date)
-    rows = family_board(runtime.cases, on=on, now=runtime.now())
+    rows = runtime.boards.family_board(on, now=runtime.now())
     partial = "_family_table.html" if is_htmx(request) else "family.html"
     return render(
         request,

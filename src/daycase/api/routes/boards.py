@@ -14,7 +14,6 @@ from daycase.api.errors import ApiRefusal
 from daycase.api.routes.common import DayQuery, day_or_today, refusals
 from daycase.api.schemas import BoardRowOut, CallRowOut, FamilyRowOut
 from daycase.services.access import reader_of
-from daycase.services.board import board, family_board
 from daycase.services.calls import calls_to_make
 from daycase.services.views import board_row_json, call_row_json, family_row_json
 
@@ -29,7 +28,7 @@ def staff_board(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> li
     (`withheld` says so on each row)."""
     on = day_or_today(runtime, day)
     reader = reader_of(runtime, user)
-    rows = [reader.board_row(r) for r in board(runtime.cases, on=on, now=runtime.now())]
+    rows = [reader.board_row(r) for r in runtime.boards.board(on, now=runtime.now())]
     runtime.audit_read(user, "board", [r.case_id for r in rows], on.isoformat())
     return [{**board_row_json(r), "withheld": reader.withheld} for r in rows]
 
@@ -51,4 +50,4 @@ def calls(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> list[dic
 def waiting_room(user: UserDep, runtime: RuntimeDep, day: DayQuery = None) -> list[dict[str, Any]]:
     """Family code, status word and colour, minutes in status, a note when running long."""
     on = day_or_today(runtime, day)
-    return [family_row_json(r) for r in family_board(runtime.cases, on=on, now=runtime.now())]
+    return [family_row_json(r) for r in runtime.boards.family_board(on, now=runtime.now())]

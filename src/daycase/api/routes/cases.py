@@ -39,7 +39,6 @@ from daycase.engine.events import Event
 from daycase.engine.fold import CaseState
 from daycase.services.access import reader_of
 from daycase.services.accounts import User
-from daycase.services.board import board
 from daycase.services.cases import CaseNotFound, WriteKey, request_digest
 from daycase.services.catalog import UnknownPathway
 from daycase.services.runtime import Runtime
@@ -143,7 +142,7 @@ async def open_case(
 def list_cases(user: StaffDep, runtime: RuntimeDep, day: DayQuery = None) -> list[CaseSummaryOut]:
     """The cases scheduled on a day (default: today in the centre's timezone)."""
     on = day_or_today(runtime, day)
-    rows = board(runtime.cases, on=on, now=runtime.now())
+    rows = runtime.boards.board(on, now=runtime.now())
     runtime.audit_read(user, "list_cases", [r.case_id for r in rows], on.isoformat())
     return [
         CaseSummaryOut(

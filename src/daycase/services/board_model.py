@@ -1,0 +1,185 @@
+"""The board read model: each case's board and family rows, kept, not re-folded (service room).
+
+Folding and evaluating a case costs about 1.8 ms, so a board that did it per request grew
+with the day (a second for 600 cases, per viewer, per refresh). Here each case's rows are
+kept with the seq they were evaluated at and the instant they next change by the clock
+alone (`engine.changes.next_change_at`). A read takes the day's index rows (one indexed
+query, which carries each case's last seq) and re-evaluates only the cases that moved on
+since (written by any process) or whose time came; everything else is served as kept,
+with its minutes-in-phase stamped at the read. A tick (`keep_time`) re-evaluates due
+cases with nobody reading and reports those whose rows changed, so time-based alerts
+reach open boards on their own.
+
+It is kept per process, in memory: rows are derived from events and the clock, so there
+is nothing to store, and every process (a second server on PostgreSQL) keeps its own,
+checked against the shared index on every read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from daycase.engine.changes import next_change_at
+from daycase.engine.evaluate import evaluate
+from daycase.services.board import BoardRow, FamilyRow, board_row, family_row, minutes_since
+from daycase.services.cases import CaseNotFound, CaseService, Clock
+from daycase.store.base import CaseSummary
+
+log = logging.getLogger(__name__)
+# A 100-room health system has ~600 cases a day; a few days of them fit many times over.
+KEPT_CASES = 20_000
+TICK_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    seq: int
+    staff: BoardRow
+    family: FamilyRow
+    evaluated_at: datetime
+    changes_at: datetime | None
+
+    def current(self, seq: int, now: datetime) -> bool:
+        return (
+            self.seq == seq
+            and self.evaluated_at <= now
+            and (self.changes_at is None or now < self.changes_at)
+        )
+
+    def stamped(self, now: datetime) -> tuple[BoardRow, FamilyRow]:
+        """The rows with their minutes counted at `now` (the only part that moves freely)."""
+        since = self.staff.phase_since
+        minutes = minutes_since(since, now)
+        if minutes == self.staff.minutes_in_phase:
+            return self.staff, self.family
+        return (
+            replace(self.staff, minutes_in_phase=minutes),
+            replace(self.family, minutes_in_status=minutes),
+        )
+
+
+class BoardModel:
+    """Board and family rows per case, current on every read; safe across threads."""
+
+    def __init__(self, service: CaseService, *, clock: Clock) -> None:
+        self._service = service
+        self._clock = clock
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- reads ---------------------------------------------------------------------
+
+    def day(self, on: date, *, now: datetime) -> list[tuple[BoardRow, FamilyRow]]:
+        """Every case scheduled on `on`, by scheduled start then family code."""
+        heads = self._service.store.cases(on=on)
+        pairs = [self._rows(head, now) for head in heads]
+        found = [pair for pair in pairs if pair is not None]
+        found.sort(key=lambda p: (p[0].scheduled_start, p[0].family_code))
+        return found
+
+    def board(self, on: date, *, now: datetime) -> list[BoardRow]:
+        return [staff for staff, _ in self.day(on, now=now)]
+
+    def family_board(self, on: date, *, now: datetime) -> list[FamilyRow]:
+        return [family for _, family in self.day(on, now=now)]
+
+    def case(self, case_id: str, *, now: datetime) -> tuple[BoardRow, FamilyRow] | None:
+        """One case's rows as stored now; None when there is no such case."""
+        head = self._service.store.case(case_id)
+        return self._rows(head, now) if head is not None else None
+
+    # --- keeping time ----------------------------------------------------------------
+
+    def refresh_due(self, now: datetime) -> list[str]:
+        """Re-evaluate the kept cases whose rows change by `now`; the ids whose rows did."""
+        with self._lock:
+            due = [
+                (case_id, kept)
+                for case_id, kept in self._kept.items()
+                if kept.changes_at is not None and kept.changes_at <= now
+            ]
+        changed: list[str] = []
+        for case_id, before in due:
+            after = self._evaluate(case_id, before.seq, now)
+            if after is None:
+                continue
+            if _visible(after) != _visible(before):
+                changed.append(case_id)
+        return changed
+
+    async def keep_time(self, changed: Callable[[str], None], *, every_s: float = TICK_S) -> None:
+        """Run until cancelled: each `every_s`, re-evaluate what came due and hand the ids
+        of changed cases to `changed` (the live hub), as a write would."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                for case_id in await asyncio.to_thread(self.refresh_due, self._clock()):
+                    changed(case_id)
+            except Exception:
+                log.exception("board tick failed; trying again next tick")
+
+    def warm(self, on: date) -> None:
+        """Evaluate a day ahead of its first reader (the server does today's at start)."""
+        self.day(on, now=self._clock())
+
+    # --- inside ------------------------------------------------------------------------
+
+    def _rows(self, head: CaseSummary, now: datetime) -> tuple[BoardRow, FamilyRow] | None:
+        with self._lock:
+            kept = self._kept.get(head.case_id)
+        if kept is None or not kept.current(head.last_seq, now):
+            kept = self._evaluate(head.case_id, head.last_seq, now)
+            if kept is None:
+                return None
+        return kept.stamped(now)
+
+    def _evaluate(self, case_id: str, seq: int, now: datetime) -> _Kept | None:
+        """Fold (or take the write path's warm copy at that seq) and evaluate at `now`."""
+        found = self._service.warm_evaluation(case_id, now=now)
+        if found is not None and found[0].last_seq == seq:
+            state, ev = found
+        else:
+            try:
+                state = self._service.state(case_id)
+            except CaseNotFound:
+                return None
+            ev = evaluate(self._service.pathway_of(state), state, now)
+        pathway = self._service.pathway_of(state)
+        kept = _Kept(
+            seq=state.last_seq,
+            staff=board_row(pathway, state, ev, now=now),
+            family=family_row(pathway, state, ev, now=now),
+            evaluated_at=now,
+            changes_at=next_change_at(pathway, state, now),
+        )
+        with self._lock:
+            held = self._kept.get(case_id)
+            # Two readers may race: never let an older history replace a newer one.
+            if (
+                held is None
+                or held.seq < kept.seq
+                or (held.seq == kept.seq and held.evaluated_at <= now)
+            ):
+                self._kept[case_id] = kept
+                self._kept.move_to_end(case_id)
+                while len(self._kept) > KEPT_CASES:
+                    self._kept.popitem(last=False)
+        return kept
+
+    def kept_ids(self) -> Iterable[str]:
+        with self._lock:
+            return list(self._kept)
+
+
+def _visible(kept: _Kept) -> tuple[object, ...]:
+    """What a board shows of a case, minutes aside (those are stamped at every read)."""
+    return (
+        replace(kept.staff, minutes_in_phase=None),
+        replace(kept.family, minutes_in_status=None),
+    )

@@ -1,0 +1,199 @@
+"""The board read model against a fold of every case, on each store backend (contract tests).
+
+`BoardModel` keeps each case's rows and re-evaluates only what moved on or came due. After
+random days (several cases, steps, corrections, voids, the clock moving on, reads in
+between) its rows must equal a board folded afresh from the events: the rebuilt
+projection equals the incrementally kept one. Mixed into each backend's store suite.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from daycase.engine.commands import Actor, AmendEvent, OpenCase, RecordStep, VoidEvent
+from daycase.engine.events import CaseOpened, StepRecorded
+from daycase.services.board import board, family_board
+from daycase.services.board_model import BoardModel
+from daycase.services.cases import CaseService
+from daycase.store.base import EventStore
+from daycase.store.projections import CaseIndex
+from daycase.store.sql import SqlEventStore
+from tests.engine.builders import EST, data_for, role_of, uneventful_path
+
+# Each Hypothesis example gets a day of its own in the test's one database.
+_days = itertools.count()
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    kind: str
+    case: int
+    minutes: int
+    target: int
+
+
+acts = st.lists(
+    st.builds(
+        Act,
+        kind=st.sampled_from(["step"] * 5 + ["amend", "void", "wait", "read"]),
+        case=st.integers(0, 2),
+        minutes=st.integers(0, 40),
+        target=st.integers(0, 30),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+class _Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class ProjectionContract:
+    @settings(
+        max_examples=12,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            # One method, mixed into each backend's class: each class is its own run.
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(script=acts)
+    def test_the_kept_board_equals_the_board_folded_afresh(
+        self, store: EventStore, script: list[Act]
+    ) -> None:
+        day = date(2027, 1, 4) + timedelta(days=next(_days))
+        clock = _Clock(datetime.combine(day, datetime.min.time(), EST) + timedelta(hours=6))
+        ids = itertools.count()
+        service = CaseService(store, clock=clock, new_id=lambda: f"{day}-{next(ids)}")
+        model = BoardModel(service, clock=clock)
+        case_ids: list[str] = []
+        for i in range(3):
+            opened = service.open_case(
+                OpenCase(
+                    actor=Actor("fd", "front_desk"),
+                    pathway_id="kyphoplasty",
+                    pathway_version="2.0",
+                    mrn=f"H-{i}",
+                    given_name="Ada",
+                    family_name=f"Lane{i}",
+                    birth_date=date(1944, 5, 17),
+                    sex="female",
+                    levels=["L1"],
+                    scheduled_start=clock.now + timedelta(hours=2 + i),
+                )
+            )
+            assert isinstance(opened, CaseOpened), opened
+            case_ids.append(opened.case_id)
+        path = uneventful_path(["L1"], version="2.0")
+        done = [0, 0, 0]
+        accepted: list[list[str]] = [[], [], []]
+
+        def check() -> None:
+            assert model.board(day, now=clock.now) == board(service, on=day, now=clock.now)
+            assert model.family_board(day, now=clock.now) == family_board(
+                service, on=day, now=clock.now
+            )
+
+        for act in script:
+            case_id, i = case_ids[act.case], act.case
+            result: object = None
+            if act.kind == "wait":
+                clock.now += timedelta(minutes=act.minutes)
+            elif act.kind == "read":
+                check()
+            elif act.kind == "step" and done[i] < len(path):
+                planned = path[done[i]]
+                done[i] += 1
+                clock.now += timedelta(minutes=1)
+                result = service.record(
+                    case_id,
+                    RecordStep(
+                        actor=Actor("user", role_of(planned.step)),
+                        step=planned.step,
+                        at=clock.now,
+                        data=data_for(planned.step, planned.level, version="2.0"),
+                        override_reason="clinical need",
+                    ),
+                )
+                if isinstance(result, StepRecorded):
+                    accepted[i].append(result.event_id)
+            elif act.kind in ("amend", "void") and accepted[i]:
+                target = accepted[i][act.target % len(accepted[i])]
+                actor = Actor("nurse.user", "nurse")
+                if act.kind == "amend":
+                    result = service.amend(
+                        case_id,
+                        AmendEvent(
+                            actor=actor,
+                            target_event_id=target,
+                            reason="charted late",
+                            at=clock.now - timedelta(minutes=act.minutes),
+                        ),
+                    )
+                else:
+                    result = service.void(
+                        case_id, VoidEvent(actor=actor, target_event_id=target, reason="wrong")
+                    )
+        check()
+        clock.now += timedelta(hours=3)  # what the clock alone changes, with nobody writing
+        model.refresh_due(clock.now)
+        check()
+        if isinstance(store, SqlEventStore):  # the case index, rebuilt from the events
+            rebuilt = CaseIndex().rebuild(store.engine, write=False)
+            assert (rebuilt.corrected, rebuilt.refused) == ([], [])
+            assert rebuilt.checked == len(store.cases())
+
+    def test_the_kept_board_sees_writes_made_around_it(self, store: EventStore) -> None:
+        """Another writer (a second process, the CLI) moves a case on: the next read shows it."""
+        day = date(2027, 6, 1)
+        clock = _Clock(datetime(2027, 6, 1, 6, 0, tzinfo=EST))
+        service = CaseService(store, clock=clock)
+        other = CaseService(store, clock=clock)
+        model = BoardModel(service, clock=clock)
+        opened = other.open_case(
+            OpenCase(
+                actor=Actor("fd", "front_desk"),
+                pathway_id="kyphoplasty",
+                pathway_version="2.0",
+                mrn="H-1",
+                given_name="Ada",
+                family_name="Lane",
+                birth_date=date(1944, 5, 17),
+                sex="female",
+                levels=["L1"],
+                scheduled_start=clock.now + timedelta(hours=2),
+            )
+        )
+        assert isinstance(opened, CaseOpened)
+        first = model.board(day, now=clock.now)
+        assert [r.case_id for r in first] == [opened.case_id]
+
+        clock.now += timedelta(minutes=5)
+        recorded = other.record(
+            opened.case_id,
+            RecordStep(
+                actor=Actor("n", "nurse"),
+                step="check_in",
+                at=clock.now,
+                data=data_for("check_in", version="2.0"),
+            ),
+        )
+        assert isinstance(recorded, StepRecorded), recorded
+
+        again = model.board(day, now=clock.now)
+        assert again == board(service, on=day, now=clock.now)
+        assert again != first
+        assert model.case(opened.case_id, now=clock.now) is not None
+        assert model.case("nobody", now=clock.now) is None
