@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import sys
@@ -315,6 +316,9 @@ def main() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = min(hard, max(soft, 2 * args.subscribers + 1024))
     resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    # The server holds at most DAYCASE_MAX_CONNECTIONS (1,000 by default) open and closes
+    # the longest-waiting one beyond that: a centre with 2,000 screens raises it, as here.
+    os.environ["DAYCASE_MAX_CONNECTIONS"] = str(args.subscribers + 200)
     options = Options(
         seconds=args.seconds,
         clients=args.clients,

@@ -667,7 +667,8 @@ def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str,
     """
     import secrets
 
-    from daycase.services.accounts import AccountError
+    from daycase.services.accounts import AccountError, User
+    from daycase.services.centre_setup import example_yaml, setup_from_yaml
     from daycase.services.runtime import open_runtime
 
     refuse_unless_demo_database(settings.db)
@@ -697,6 +698,13 @@ def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str,
                     untouched=2,
                 )
                 seed_calls(runtime.store, day=day - timedelta(days=1), tz=runtime.tz, now=now)
+        if runtime.setup.current().version == 0:  # the example centre's rooms and bays
+            runtime.change_setup(
+                setup_from_yaml(example_yaml()),
+                by=User("demo", "admin"),
+                expected_version=0,
+                note="the example centre",
+            )
         users: list[tuple[str, str, str]] = []
         for name, role in DEMO_USERS:
             password = secrets.token_urlsafe(9)

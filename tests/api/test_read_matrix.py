@@ -151,7 +151,9 @@ def test_the_staff_stream_is_audited(api: Api) -> None:
     opened = [
         r
         for r in audit_rows(api)
-        if r["action"] == "stream" and r["user"] == "proceduralist" and r["case_id"] is None
+        if r["action"] == "stream"
+        and r["user"] == "proceduralist"
+        and (r["case_id"], r["case_ids"], r["detail"]) == (None, [], "opened")
     ]
     assert opened, "opening a staff stream is a row of its own"
 

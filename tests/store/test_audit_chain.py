@@ -27,6 +27,7 @@ from daycase.store.accounts import SqlAccounts
 from daycase.store.audit import AuditEntry, AuditProblem, verify_audit
 from daycase.store.audit_writer import AuditUnavailable, AuditWriter
 from daycase.store.factory import alembic_config, migrate
+from daycase.store.projections import AuditCaseIndex
 from daycase.store.sql import make_engine, snapshot
 from tests.support.databases import BACKENDS, database
 
@@ -126,6 +127,76 @@ def test_verify_names_where_the_audit_log_was_changed(
     assert problems == [expected]
 
 
+def write_board_read(url: str) -> None:
+    """Row 1 a one-case read, row 2 a board read listing three cases."""
+    engine = make_engine(url)
+    try:
+        accounts = SqlAccounts(engine)
+        accounts.audit(at=AT, user_name="nurse", role="nurse", action="read_case", case_id="c-1")
+        accounts.audit_many(
+            at=AT,
+            user_name="nurse",
+            role="nurse",
+            action="board",
+            case_ids=["c-1", "c-2", "c-3"],
+            detail="2026-11-26",
+        )
+        accounts.audit_rows(case_id=None)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("statements", "expected"),
+    [
+        pytest.param(
+            ['UPDATE audit SET case_ids = \'["c-1","c-2"]\' WHERE seq = 2'],
+            AuditProblem(2, "audit row 2 was edited (hash mismatch)"),
+            id="a-case-taken-off-the-list",
+        ),
+        pytest.param(
+            ["DELETE FROM audit_cases WHERE case_id = 'c-3'"],
+            AuditProblem(
+                2,
+                "the audit log's index of cases read differs from row 2 "
+                "(run daycase projections rebuild)",
+            ),
+            id="index-row-deleted",
+        ),
+    ],
+)
+def test_a_board_read_is_one_row_whose_list_of_cases_is_proved(
+    url: str, statements: list[str], expected: AuditProblem
+) -> None:
+    write_board_read(url)
+    assert check(url) == ([], 2)
+    engine = make_engine(url)
+    try:
+        who_read_c3 = SqlAccounts(engine).audit_rows(case_id="c-3")
+    finally:
+        engine.dispose()
+    assert [(r.action, r.case_id, r.case_ids) for r in who_read_c3] == [
+        ("board", "c-3", ("c-1", "c-2", "c-3"))
+    ]
+
+    tamper(url, *statements)
+
+    assert check(url)[0][0] == expected
+
+
+def test_a_rebuild_restores_the_index_of_cases_read_from_the_chain(url: str) -> None:
+    write_board_read(url)
+    tamper(url, "DELETE FROM audit_cases WHERE case_id = 'c-3'")
+    engine = make_engine(url)
+    try:
+        found = AuditCaseIndex().rebuild(engine, write=True)
+    finally:
+        engine.dispose()
+
+    assert found.corrected == ["c-3"]
+    assert check(url) == ([], 2)
+
+
 def test_migration_chains_the_rows_stored_before_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     command.upgrade(alembic_config(url), "0005")
@@ -220,11 +291,15 @@ def test_an_audited_read_does_not_wait_for_the_write_lock(
 def test_queued_rows_are_written_within_a_second(sqlite_url: str) -> None:
     runtime = open_runtime(Settings(db=sqlite_url))
     try:
-        runtime.audit_read(User("nurse", "nurse"), "board", ["a", "b"], "2026-11-26")
+        runtime.audit_read(
+            User("nurse", "nurse"), "board", ["a", "b"], "2026-11-26"
+        )  # one row, listing both
         started = time.monotonic()
         other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
         try:
-            while other.execute("SELECT count(*) FROM audit").fetchone()[0] < 2:
+            while (
+                other.execute("SELECT count(*) FROM audit").fetchone()[0] < 1
+            ):  # one row, listing both cases
                 assert time.monotonic() - started < 1.0, "audit rows not written in 1 s"
                 time.sleep(0.005)
         finally:

@@ -254,6 +254,7 @@ PAGES: dict[str, PageState] = {
     "family-staff": lambda site, scene: site.page_as("nurse", path=f"/family?date={scene.day}"),
     "display-link": lambda site, scene: _goto(site.anonymous(), site, scene.display_link),
     "admin-displays": lambda site, scene: site.page_as("admin", path="/admin/displays"),
+    "admin-centre": lambda site, scene: site.page_as("admin", path="/admin/centre"),
     "not-found": lambda site, scene: site.page_as("nurse", path="/cases/no-such-case"),
     "not-allowed": lambda site, scene: site.page_as("viewer", path="/board"),
 }

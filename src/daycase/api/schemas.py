@@ -317,3 +317,8 @@ class AuditOut(BaseModel):
     action: str
     case_id: str | None
     detail: str
+    case_ids: list[str] = Field(
+        default_factory=list,
+        description="Every case a read showed when it showed several (a board); `case_id` "
+        "then names the case asked for, or is empty for the whole log",
+    )

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from daycase.cli import ops, render
+from daycase.cli.centre import centre_app
 from daycase.cli.ops import DbOption, db_url
 from daycase.cli.projections import projections_app
 from daycase.config import Settings, sqlite_url
@@ -38,6 +39,7 @@ app.add_typer(scenario_app, name="scenario")
 app.add_typer(user_app, name="user")
 ops.register(app)  # verify, anchor, backup, restore
 app.add_typer(projections_app, name="projections")
+app.add_typer(centre_app, name="centre")
 
 console = Console()
 err = Console(stderr=True)

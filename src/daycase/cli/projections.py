@@ -52,7 +52,7 @@ def rebuild_cmd(
                 )
     finally:
         store.close()
-    table = Table("read model", "cases read", "rows that differed", "left alone")
+    table = Table("read model", "rows read", "rows that differed", "left alone")
     for found in results:
         table.add_row(
             found.name, str(found.checked), str(len(found.corrected)), str(len(found.refused))

@@ -3,7 +3,7 @@
 A board kept as a read model must notice what nobody records: vitals falling overdue, a
 procedure running long, the hour in recovery passing. `next_change_at` gives the earliest
 instant after `now` at which `evaluate` may answer differently for a board (an alert
-starting or ending, a gate's wait running out, an alert's minutes ticking on, an entry
+starting or ending, a gate's wait running out, an open alert's minute count turning over, an entry
 charted ahead of the clock coming due), so a server re-evaluates a case only then. It may
 answer early, never late: re-evaluating too soon costs a little, too late shows a stale
 board.
@@ -17,7 +17,7 @@ from daycase.engine.alerts import RuleContext
 from daycase.engine.evaluate import active_alerts_at, alert_cut_at
 from daycase.engine.fold import CaseState
 from daycase.engine.gates import terminal_entry
-from daycase.engine.rules import spans
+from daycase.engine.rules import REGISTRY, spans
 from daycase.pathways.schema import Pathway
 
 MINUTE = timedelta(minutes=1)
@@ -43,6 +43,7 @@ def next_change_at(pathway: Pathway, state: CaseState, now: datetime) -> datetim
         alerts_at=lambda of, at, only=None: active_alerts_at(pathway, of, at, only),
     )
     for rule in pathway.alerts:
+        counts_minutes = REGISTRY[rule.rule].counts_minutes
         cut_at = alert_cut_at(rule, state, now=now, terminal_at=terminal_at)
         if cut_at is not None and cut_at > now:
             found.append(cut_at)
@@ -53,8 +54,11 @@ def next_change_at(pathway: Pathway, state: CaseState, now: datetime) -> datetim
                 continue
             if span.ended_at is not None and span.ended_at > now:
                 found.append(span.ended_at)
-            if (span.ended_at is None or span.ended_at > now) and (cut_at is None or cut_at > now):
-                # Open: its message counts minutes, which turn over a whole minute after
+            is_open = (span.ended_at is None or span.ended_at > now) and (
+                cut_at is None or cut_at > now
+            )
+            if is_open and counts_minutes:
+                # Its message counts minutes to now: they turn over a whole minute after
                 # its start (the pathway's limits are in minutes).
                 found.append(now + MINUTE - (now - start) % MINUTE)
     for step in pathway.steps:

@@ -36,6 +36,7 @@ class AuditLine:
     action: str
     case_id: str | None
     detail: str
+    case_ids: tuple[str, ...] = ()  # a read that showed several cases (a board): all of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,14 @@ def read_page(
     full = len(rows) == limit
     lines = [
         AuditLine(
-            r.id, datetime.fromisoformat(r.at), r.user_name, r.role, r.action, r.case_id, r.detail
+            r.id,
+            datetime.fromisoformat(r.at),
+            r.user_name,
+            r.role,
+            r.action,
+            r.case_id,
+            r.detail,
+            r.case_ids,
         )
         for r in rows
     ]

@@ -19,11 +19,13 @@ from daycase.services.board_model import BoardModel
 from daycase.services.cases import CaseService, Clock, shifted_clock
 from daycase.services.catalog import PathwayCatalog
 from daycase.services.centre import Centre, centre_from
+from daycase.services.centre_setup import CentreSetup, CentreSetupService, SetupVersion
 from daycase.services.displays import DisplayService
 from daycase.services.live import LiveHub
 from daycase.services.views import board_row_json, family_row_json
 from daycase.store.accounts import SqlAccounts
 from daycase.store.audit_writer import close_writer
+from daycase.store.centre_setup import SqlCentreSetups
 from daycase.store.displays import SqlDisplayLinks
 from daycase.store.sql import SqlEventStore, make_engine
 
@@ -37,6 +39,7 @@ class Runtime:
     accounts: AccountService
     hub: LiveHub
     boards: BoardModel
+    setup: CentreSetupService
     displays: DisplayService
     clock: Clock
     tz: ZoneInfo
@@ -63,6 +66,22 @@ class Runtime:
             case_ids=list(case_ids) or [None],
             detail=detail,
         )
+
+    def change_setup(
+        self, setup: CentreSetup, *, by: User, expected_version: int, note: str = ""
+    ) -> SetupVersion:
+        """Store a new version of the centre's set-up and write who changed it to the audit
+        log (`SetupConflict` when someone stored a newer version first)."""
+        stored = self.setup.change(setup, by=by.name, expected_version=expected_version, note=note)
+        self.accounts.accounts.audit(
+            at=stored.changed_at,
+            user_name=by.name,
+            role=by.role,
+            action="centre_setup",
+            case_id=None,
+            detail=f"version {stored.version}" + (f": {note}" if note else ""),
+        )
+        return stored
 
     def render_case(self, case_id: str) -> tuple[str, str] | None:
         """The stream payloads (staff, family) for one changed case."""
@@ -109,6 +128,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         ),
         hub=LiveHub(lambda case_id: runtime.render_case(case_id)),
         boards=BoardModel(cases, clock=clock),
+        setup=CentreSetupService(SqlCentreSetups(store.engine), clock=clock),
         displays=DisplayService(SqlDisplayLinks(store.engine), clock=clock),
         clock=clock,
         tz=ZoneInfo(settings.timezone),

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from daycase.store.audit import AuditEntry
+from daycase.store.audit_read import of_case, page_row
 from daycase.store.audit_writer import flush_writer, writer_for
 from daycase.store.sql import reader
 from daycase.store.tables import (
@@ -61,6 +62,7 @@ class AuditRow:
     action: str
     case_id: str | None
     detail: str
+    case_ids: tuple[str, ...] = ()
 
 
 def _user(row: Any) -> UserRow:
@@ -288,18 +290,25 @@ class SqlAccounts:
         case_ids: Sequence[str | None],
         detail: str = "",
     ) -> None:
-        """One row per case for one read that showed several cases (a board).
+        """One row for one read: naming its case, or listing every case it showed (a board:
+        one hashed row and an index entry per case, not a hashed row per case; 600 of
+        those per refresh of a big day's board cost more than the board).
 
         Queued for the process's audit writer, which chains them onto the audit log in the
         background; `AuditUnavailable` when the log is not keeping up (refuse the read).
         """
-        entries = [
-            AuditEntry(
-                at=at, user_name=user_name, role=role, action=action, case_id=case_id, detail=detail
-            )
-            for case_id in case_ids
-        ]
-        writer_for(self._engine).submit(entries)
+        shown = [case_id for case_id in case_ids if case_id is not None]
+        many = len(shown) > 1
+        entry = AuditEntry(
+            at=at,
+            user_name=user_name,
+            role=role,
+            action=action,
+            case_id=shown[0] if len(shown) == 1 else None,
+            detail=detail,
+            case_ids=tuple(shown) if many else (),
+        )
+        writer_for(self._engine).submit([entry])
 
     def audit_rows(self, *, case_id: str | None) -> list[AuditRow]:
         """Stored rows in the order they were written, this process's queued rows included."""
@@ -311,9 +320,15 @@ class SqlAccounts:
             audit_table.c.action,
             audit_table.c.case_id,
             audit_table.c.detail,
+            audit_table.c.case_ids,
+            audit_table.c.id,
         ).order_by(audit_table.c.seq)
         if case_id is not None:
-            query = query.where(audit_table.c.case_id == case_id)
+            query = query.where(of_case(case_id))
         with reader(self._engine).connect() as conn:
             rows = conn.execute(query).all()
-        return [AuditRow(*r) for r in rows]
+        return [
+            AuditRow(r.at, r.user_name, r.role, r.action, p.case_id, r.detail, p.case_ids)
+            for r in rows
+            if (p := page_row(r, case_id=case_id))
+        ]

@@ -7,12 +7,14 @@ are written: `before` is the id of the oldest row already shown.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
+from daycase.store.audit import listed_cases
 from daycase.store.audit_writer import flush_writer
 from daycase.store.sql import reader
-from daycase.store.tables import audit_table
+from daycase.store.tables import audit_cases_table, audit_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,7 @@ class AuditPageRow:
     action: str
     case_id: str | None
     detail: str
+    case_ids: tuple[str, ...] = ()
 
 
 _COLUMNS = (
@@ -34,7 +37,29 @@ _COLUMNS = (
     audit_table.c.action,
     audit_table.c.case_id,
     audit_table.c.detail,
+    audit_table.c.case_ids,
 )
+
+
+def of_case(case_id: str) -> sa.ColumnElement[bool]:
+    """Rows about one case: its own rows and the many-case rows that list it."""
+    listed = sa.select(audit_cases_table.c.seq).where(audit_cases_table.c.case_id == case_id)
+    return sa.or_(audit_table.c.case_id == case_id, audit_table.c.seq.in_(listed))
+
+
+def page_row(row: Any, *, case_id: str | None) -> AuditPageRow:
+    """A stored row as read; a many-case row read for one case names that case."""
+    listed = tuple(listed_cases(row))
+    return AuditPageRow(
+        row.id,
+        row.at,
+        row.user_name,
+        row.role,
+        row.action,
+        case_id if listed and case_id is not None else row.case_id,
+        row.detail,
+        listed,
+    )
 
 
 def audit_page(
@@ -45,12 +70,12 @@ def audit_page(
     flush_writer(engine)
     query = sa.select(*_COLUMNS).order_by(audit_table.c.id.desc()).limit(limit)
     if case_id is not None:
-        query = query.where(audit_table.c.case_id == case_id)
+        query = query.where(of_case(case_id))
     if before is not None:
         query = query.where(audit_table.c.id < before)
     with reader(engine).connect() as conn:
         rows = conn.execute(query).all()
-    return [AuditPageRow(*r) for r in rows]
+    return [page_row(r, case_id=case_id) for r in rows]
 
 
 def audit_time_from(engine: sa.Engine, *, case_id: str | None, row_id: int) -> str | None:
@@ -62,7 +87,7 @@ def audit_time_from(engine: sa.Engine, *, case_id: str | None, row_id: int) -> s
         .limit(1)
     )
     if case_id is not None:
-        query = query.where(audit_table.c.case_id == case_id)
+        query = query.where(of_case(case_id))
     with reader(engine).connect() as conn:
         found = conn.execute(query).scalar_one_or_none()
     return None if found is None else str(found)

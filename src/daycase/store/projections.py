@@ -10,8 +10,10 @@ what `verify` checks the history against, so a rebuild that "repaired" it would 
 cut or re-sealed history. A case whose chain end disagrees with its events is reported
 and left for `verify`.
 
-The board read model is the second, kept in each server's memory (`services.board_model`)
-and rebuilt when a server starts; it has nothing stored to rebuild here.
+The audit case index (`audit_cases`) is the second: derived from the case lists the audit
+chain's hashes prove, so a rebuild restores exactly those. The board read model is kept
+in each server's memory (`services.board_model`) and rebuilt when a server starts; it has
+nothing stored to rebuild here.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from daycase.engine.events import CaseOpened
+from daycase.store.audit import listed_pairs
 from daycase.store.chain import parse_body
 from daycase.store.sql import case_index_row, reader, snapshot
-from daycase.store.tables import cases_table, events_table
+from daycase.store.tables import audit_cases_table, cases_table, events_table
 
 
 @dataclass(slots=True)
@@ -128,4 +131,38 @@ def _histories(conn: sa.Connection) -> Iterator[tuple[str, str, int, str]]:
         yield case_id, str(first.body), int(last.seq), str(last.hash)
 
 
-PROJECTIONS: tuple[Projection, ...] = (CaseIndex(),)
+class AuditCaseIndex:
+    """`audit_cases`, the per-case index of audit rows that list several cases: derived
+    from the hashed `audit.case_ids`, so a rebuild can only restore what the chain proves."""
+
+    name = "audit_cases"
+    description = "audit_cases: which audit rows listed each case (a board read lists many)"
+
+    def cases(self, engine: sa.Engine) -> int:
+        with reader(engine).connect() as conn:
+            count = sa.select(sa.func.count()).select_from(audit_cases_table)
+            return int(conn.execute(count).scalar_one())
+
+    def rebuild(
+        self, engine: sa.Engine, *, write: bool, progress: Callable[[int], None] | None = None
+    ) -> Rebuilt:
+        found = Rebuilt(self.name)
+        with snapshot(engine).connect() as conn:
+            wanted = listed_pairs(conn)
+            stored = {
+                (str(r.case_id), int(r.seq)) for r in conn.execute(sa.select(audit_cases_table))
+            }
+        found.checked = len(wanted)
+        if progress is not None:
+            progress(len(stored))
+        found.corrected = sorted({case_id for case_id, _ in wanted ^ stored})
+        if write and wanted != stored:
+            with engine.begin() as conn:
+                conn.execute(audit_cases_table.delete())
+                rows = [{"case_id": c, "seq": s} for c, s in sorted(wanted)]
+                if rows:
+                    conn.execute(audit_cases_table.insert(), rows)
+        return found
+
+
+PROJECTIONS: tuple[Projection, ...] = (CaseIndex(), AuditCaseIndex())

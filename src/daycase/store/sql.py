@@ -132,7 +132,7 @@ def _sqlite_begin(connection: sa.Connection) -> None:
         cursor.close()
 
 
-class _Prepared:
+class Prepared:
     """A Core statement compiled once for the engine's dialect and run on the driver cursor.
 
     `append` is the hot path (one transaction per clinical entry); executing through the
@@ -330,20 +330,22 @@ class SqlEventStore:
         # verify() reads the index and the events in two queries that must see one moment.
         self._snapshot = snapshot(engine)
         dialect = engine.dialect
-        self._last_event = _Prepared(_LAST_EVENT, dialect)
-        self._advance_case = _Prepared(_ADVANCE_CASE, dialect)
-        self._insert_case = _Prepared(
+        self._last_event = Prepared(_LAST_EVENT, dialect)
+        self._all_cases = Prepared(_ALL_CASES, dialect)
+        self._cases_on = Prepared(_CASES_ON, dialect)
+        self._advance_case = Prepared(_ADVANCE_CASE, dialect)
+        self._insert_case = Prepared(
             cases_table.insert().inline(), dialect, column_keys=_CASE_COLUMNS
         )
-        self._insert_event = _Prepared(
+        self._insert_event = Prepared(
             events_table.insert().inline(), dialect, column_keys=_EVENT_COLUMNS
         )
         self._integrity_errors: tuple[type[Exception], ...] = (
             IntegrityError,
             dialect.loaded_dbapi.IntegrityError,
         )
-        self._key_taken = _Prepared(_KEY_TAKEN, dialect)
-        self._insert_key = _Prepared(
+        self._key_taken = Prepared(_KEY_TAKEN, dialect)
+        self._insert_key = Prepared(
             idempotency_keys_table.insert().inline(), dialect, column_keys=_KEY_COLUMNS
         )
         self._notify_sql = (
@@ -649,13 +651,20 @@ class SqlEventStore:
         return [parse_body(body) for body in bodies]
 
     def cases(self, *, on: date | None = None) -> list[CaseSummary]:
-        """Cases whose start falls on local date `on` (in its own offset), by start then id."""
+        """Cases whose start falls on local date `on` (in its own offset), by start then id.
+
+        Every board read asks this for the whole day: the rows come straight from the
+        driver's cursor (Core's row objects cost more than the query on 600 cases)."""
+        statement = self._all_cases if on is None else self._cases_on
+        params = statement.params({} if on is None else {"on": on.isoformat()})
         with self._reader.connect() as conn:
-            if on is None:
-                rows = conn.execute(_ALL_CASES).all()
-            else:
-                rows = conn.execute(_CASES_ON, {"on": on.isoformat()}).all()
-        return [_summary(row) for row in rows]
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(statement.sql, params)
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        return [CaseSummary(*row) for row in rows]
 
     def case(self, case_id: str) -> CaseSummary | None:
         with self._reader.connect() as conn:

@@ -122,7 +122,20 @@ audit_table = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # A read that showed several cases (a board): their ids as a JSON array, covered by
+    # the row's hash (migration 0008); `case_id` is then empty.
+    sa.Column("case_ids", sa.Text, nullable=True),
     sa.UniqueConstraint("seq", name="uq_audit_seq"),
+)
+
+# The cases of each many-case audit row, so that "who read case X" is one indexed lookup.
+# An index of `audit.case_ids`, written in the same transaction; `verify` checks the two
+# agree.
+audit_cases_table = sa.Table(
+    "audit_cases",
+    metadata,
+    sa.Column("case_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
 )
 
 audit_head_table = sa.Table(
@@ -142,4 +155,16 @@ display_links_table = sa.Table(
     sa.Column("created_by", sa.Text, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("revoked_at", sa.Text, nullable=True),
+)
+
+# The centre's set-up (rooms, bays, targets, reason lists), one row per version, kept for
+# ever: the version is the key, so two changes made from the same version cannot both land.
+centre_setup_table = sa.Table(
+    "centre_setup",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("changed_by", sa.Text, nullable=False),
+    sa.Column("changed_at", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
 )

@@ -57,6 +57,7 @@ def audit_log(
             action=line.action,
             case_id=line.case_id,
             detail=line.detail,
+            case_ids=list(line.case_ids),
         )
         for line in page.lines
     ]

@@ -30,6 +30,8 @@ class RuleSpec:
 
     `marks_step_overdue`: while the alert is active its step's status is `overdue`.
     `running_long`: while the alert is active the case runs long (the family note).
+    `counts_minutes`: while the alert is open its message counts minutes up to now ("no
+    vitals for 17 min"), so a board must re-read it every minute.
     """
 
     id: str
@@ -37,6 +39,7 @@ class RuleSpec:
     fn: RuleFn
     marks_step_overdue: bool = False
     running_long: bool = False
+    counts_minutes: bool = False
 
 
 REGISTRY: dict[str, RuleSpec] = {}
@@ -48,6 +51,7 @@ def rule(
     params: type[RuleParams],
     marks_step_overdue: bool = False,
     running_long: bool = False,
+    counts_minutes: bool = False,
 ) -> Callable[[F], F]:
     """Register a rule function under `rule_id` with its parameter shape."""
 
@@ -60,6 +64,7 @@ def rule(
             fn=fn,
             marks_step_overdue=marks_step_overdue,
             running_long=running_long,
+            counts_minutes=counts_minutes,
         )
         return fn
 

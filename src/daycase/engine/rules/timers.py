@@ -94,7 +94,7 @@ class OverdueRepeat(RuleParams):
     last_label: str = "the last set"  # "{since}" in the message: "the last set" or "arrival"
 
 
-@rule("overdue_repeat", params=OverdueRepeat, marks_step_overdue=True)
+@rule("overdue_repeat", params=OverdueRepeat, marks_step_overdue=True, counts_minutes=True)
 def overdue_repeat(alert: AlertRule, params: OverdueRepeat, ctx: RuleContext) -> list[Span]:
     """A repeated check (recovery vitals, neuro checks) not repeated often enough.
 
@@ -160,7 +160,7 @@ class Overrun(RuleParams):
     grace_min: float
 
 
-@rule("overrun", params=Overrun, running_long=True)
+@rule("overrun", params=Overrun, running_long=True, counts_minutes=True)
 def overrun(alert: AlertRule, params: Overrun, ctx: RuleContext) -> list[Span]:
     """Time from start to end step beyond the expected duration plus grace."""
     start = ctx.first(params.start_step)
