@@ -9,6 +9,7 @@ projection equals the incrementally kept one. Mixed into each backend's store su
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -17,14 +18,20 @@ from hypothesis import strategies as st
 
 from daycase.engine.commands import Actor, AmendEvent, OpenCase, RecordStep, VoidEvent
 from daycase.engine.events import CaseOpened, StepRecorded
+from daycase.services.access import Reader
 from daycase.services.board import board, family_board
 from daycase.services.board_model import BoardModel
 from daycase.services.cases import CaseService
+from daycase.services.views import board_row_json
 from daycase.store.base import EventStore
 from daycase.store.projections import CaseIndex
 from daycase.store.sql import SqlEventStore
 from tests.engine.builders import EST, data_for, role_of, uneventful_path
 
+READERS = (
+    Reader("nurse", "clinical", frozenset()),
+    Reader("front_desk", "desk", frozenset({"Check-in"})),
+)
 # Each Hypothesis example gets a day of its own in the test's one database.
 _days = itertools.count()
 
@@ -101,10 +108,18 @@ class ProjectionContract:
         accepted: list[list[str]] = [[], [], []]
 
         def check() -> None:
-            assert model.board(day, now=clock.now) == board(service, on=day, now=clock.now)
+            fresh = board(service, on=day, now=clock.now)
+            assert model.board(day, now=clock.now) == fresh
             assert model.family_board(day, now=clock.now) == family_board(
                 service, on=day, now=clock.now
             )
+            for reader in READERS:  # the API's JSON, as each kind of reader gets it
+                text, ids = model.board_json(day, now=clock.now, reader=reader)
+                assert json.loads(text) == [
+                    {**board_row_json(reader.board_row(r)), "withheld": reader.withheld}
+                    for r in fresh
+                ]
+                assert ids == [r.case_id for r in fresh]
 
         for act in script:
             case_id, i = case_ids[act.case], act.case

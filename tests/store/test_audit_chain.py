@@ -128,19 +128,20 @@ def test_verify_names_where_the_audit_log_was_changed(
 
 
 def write_board_read(url: str) -> None:
-    """Row 1 a one-case read, row 2 a board read listing three cases."""
+    """Row 1 a one-case read; rows 2 and 3 board reads of the same three cases."""
     engine = make_engine(url)
     try:
         accounts = SqlAccounts(engine)
         accounts.audit(at=AT, user_name="nurse", role="nurse", action="read_case", case_id="c-1")
-        accounts.audit_many(
-            at=AT,
-            user_name="nurse",
-            role="nurse",
-            action="board",
-            case_ids=["c-1", "c-2", "c-3"],
-            detail="2026-11-26",
-        )
+        for _ in range(2):
+            accounts.audit_many(
+                at=AT,
+                user_name="nurse",
+                role="nurse",
+                action="board",
+                case_ids=["c-1", "c-2", "c-3"],
+                detail="2026-11-26",
+            )
         accounts.audit_rows(case_id=None)
     finally:
         engine.dispose()
@@ -150,15 +151,25 @@ def write_board_read(url: str) -> None:
     ("statements", "expected"),
     [
         pytest.param(
-            ['UPDATE audit SET case_ids = \'["c-1","c-2"]\' WHERE seq = 2'],
-            AuditProblem(2, "audit row 2 was edited (hash mismatch)"),
+            ["UPDATE audit SET case_list = NULL WHERE seq = 3"],
+            AuditProblem(3, "audit row 3 was edited (hash mismatch)"),
+            id="the-list-taken-off-a-row",
+        ),
+        pytest.param(
+            ['UPDATE audit_case_lists SET case_ids = \'["c-1","c-2"]\''],
+            AuditProblem(2, "the list of cases audit row 2 read was edited"),
             id="a-case-taken-off-the-list",
         ),
         pytest.param(
-            ["DELETE FROM audit_cases WHERE case_id = 'c-3'"],
+            ["DELETE FROM audit_case_lists"],
+            AuditProblem(2, "the list of cases audit row 2 read is missing"),
+            id="the-list-deleted",
+        ),
+        pytest.param(
+            ["DELETE FROM audit_list_cases WHERE case_id = 'c-3'"],
             AuditProblem(
-                2,
-                "the audit log's index of cases read differs from row 2 "
+                0,
+                "the audit log's index of cases read differs from its lists "
                 "(run daycase projections rebuild)",
             ),
             id="index-row-deleted",
@@ -169,15 +180,19 @@ def test_a_board_read_is_one_row_whose_list_of_cases_is_proved(
     url: str, statements: list[str], expected: AuditProblem
 ) -> None:
     write_board_read(url)
-    assert check(url) == ([], 2)
+    assert check(url) == ([], 3)
     engine = make_engine(url)
     try:
         who_read_c3 = SqlAccounts(engine).audit_rows(case_id="c-3")
+        with engine.connect() as conn:
+            lists = conn.exec_driver_sql("SELECT count(*) FROM audit_case_lists").scalar()
     finally:
         engine.dispose()
     assert [(r.action, r.case_id, r.case_ids) for r in who_read_c3] == [
-        ("board", "c-3", ("c-1", "c-2", "c-3"))
+        ("board", "c-3", ("c-1", "c-2", "c-3")),
+        ("board", "c-3", ("c-1", "c-2", "c-3")),
     ]
+    assert lists == 1  # the same list, stored once
 
     tamper(url, *statements)
 
@@ -186,7 +201,7 @@ def test_a_board_read_is_one_row_whose_list_of_cases_is_proved(
 
 def test_a_rebuild_restores_the_index_of_cases_read_from_the_chain(url: str) -> None:
     write_board_read(url)
-    tamper(url, "DELETE FROM audit_cases WHERE case_id = 'c-3'")
+    tamper(url, "DELETE FROM audit_list_cases WHERE case_id = 'c-3'")
     engine = make_engine(url)
     try:
         found = AuditCaseIndex().rebuild(engine, write=True)
@@ -194,7 +209,7 @@ def test_a_rebuild_restores_the_index_of_cases_read_from_the_chain(url: str) -> 
         engine.dispose()
 
     assert found.corrected == ["c-3"]
-    assert check(url) == ([], 2)
+    assert check(url) == ([], 3)
 
 
 def test_migration_chains_the_rows_stored_before_it(tmp_path: Path) -> None:

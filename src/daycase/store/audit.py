@@ -9,6 +9,7 @@ row (`FOR UPDATE`) for the transaction, across every server process.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,12 @@ import sqlalchemy as sa
 
 from daycase.store.codec import GENESIS_HASH, canonical_json, chain_hash
 from daycase.store.sql import Prepared
-from daycase.store.tables import audit_cases_table, audit_head_table, audit_table
+from daycase.store.tables import (
+    audit_case_lists_table,
+    audit_head_table,
+    audit_list_cases_table,
+    audit_table,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +66,14 @@ def audit_body(
     action: str,
     case_id: str | None,
     detail: str,
-    case_ids: Sequence[str] = (),
+    case_list: str | None = None,
 ) -> str:
     """The canonical text of one audit row: what its hash covers with the previous hash.
 
     Its place (`seq`) is not in it: the link to the previous row already fixes the order,
-    and leaving it out lets a moved row be told from an edited one. `case_ids` is in it
-    only when there are some, so rows written before it existed keep their hashes.
+    and leaving it out lets a moved row be told from an edited one. `case_list` (the
+    SHA-256 of the list of cases a read showed) is in it only when there is one, so rows
+    written before it existed keep their hashes.
     """
     body: dict[str, Any] = {
         "at": at,
@@ -76,9 +83,15 @@ def audit_body(
         "case_id": case_id,
         "detail": detail,
     }
-    if case_ids:
-        body["case_ids"] = list(case_ids)
+    if case_list:
+        body["case_list"] = case_list
     return canonical_json(body)
+
+
+def case_list(case_ids: Sequence[str]) -> tuple[str, str]:
+    """A list of cases a read showed: its canonical JSON and the SHA-256 naming it."""
+    text = json.dumps(list(dict.fromkeys(case_ids)), ensure_ascii=False, separators=(",", ":"))
+    return text, hashlib.sha256(text.encode()).hexdigest()
 
 
 _LOCK_HEAD = sa.select(audit_head_table.c.last_seq, audit_head_table.c.last_hash).where(
@@ -86,18 +99,28 @@ _LOCK_HEAD = sa.select(audit_head_table.c.last_seq, audit_head_table.c.last_hash
 )
 
 
-_INSERTS: dict[str, tuple[Prepared, Prepared]] = {}
+_INSERTS: dict[str, Prepared] = {}
 _AUDIT_COLUMNS = ["seq", "at", "user_name", "role", "action", "case_id", "detail"]
-_AUDIT_COLUMNS += ["prev_hash", "hash", "case_ids"]
+_AUDIT_COLUMNS += ["prev_hash", "hash", "case_list"]
+# A new list, then its cases in one statement over the JSON array: row by row, SQLite's
+# driver lets go of the GIL at each row and must win it back from the request threads.
+_NEW_LIST = {
+    "sqlite": "INSERT INTO audit_case_lists (list_hash, case_ids) VALUES (?, ?) "
+    "ON CONFLICT DO NOTHING",
+    "postgresql": "INSERT INTO audit_case_lists (list_hash, case_ids) VALUES (%s, %s) "
+    "ON CONFLICT DO NOTHING",
+}
+_LIST_CASES = {
+    "sqlite": "INSERT INTO audit_list_cases (case_id, list_hash) SELECT value, ? FROM json_each(?)",
+    "postgresql": "INSERT INTO audit_list_cases (case_id, list_hash) "
+    "SELECT value, %s FROM json_array_elements_text(%s::json)",
+}
 
 
-def _inserts_for(dialect: sa.Dialect) -> tuple[Prepared, Prepared]:
+def _insert_for(dialect: sa.Dialect) -> Prepared:
     found = _INSERTS.get(dialect.name)
     if found is None:
-        found = (
-            Prepared(audit_table.insert().inline(), dialect, column_keys=_AUDIT_COLUMNS),
-            Prepared(audit_cases_table.insert().inline(), dialect, column_keys=["case_id", "seq"]),
-        )
+        found = Prepared(audit_table.insert().inline(), dialect, column_keys=_AUDIT_COLUMNS)
         _INSERTS[dialect.name] = found
     return found
 
@@ -110,10 +133,14 @@ def append_entries(conn: sa.Connection, entries: Sequence[AuditEntry]) -> AuditH
         raise RuntimeError("the audit log has no head row: run `daycase migrate`")
     seq, prev_hash = int(head[0]), str(head[1])
     rows: list[dict[str, Any]] = []
-    listed: list[tuple[str, int]] = []
+    lists: dict[str, str] = {}  # hash -> JSON array of the cases, for each list named
     for entry in entries:
         seq += 1
         at = entry.at.isoformat()
+        named = None
+        if entry.case_ids:
+            text, named = case_list(entry.case_ids)
+            lists[named] = text
         body = audit_body(
             at=at,
             user_name=entry.user_name,
@@ -121,7 +148,7 @@ def append_entries(conn: sa.Connection, entries: Sequence[AuditEntry]) -> AuditH
             action=entry.action,
             case_id=entry.case_id,
             detail=entry.detail,
-            case_ids=entry.case_ids,
+            case_list=named,
         )
         digest = chain_hash(prev_hash, body)
         rows.append(
@@ -135,24 +162,22 @@ def append_entries(conn: sa.Connection, entries: Sequence[AuditEntry]) -> AuditH
                 "detail": entry.detail,
                 "prev_hash": prev_hash,
                 "hash": digest,
-                "case_ids": json.dumps(list(entry.case_ids)) if entry.case_ids else None,
+                "case_list": named,
             }
         )
-        listed.extend((case_id, seq) for case_id in dict.fromkeys(entry.case_ids))
         prev_hash = digest
     if rows:
-        # A board read writes one row per case shown (600 on a big day): through the
-        # driver's own executemany, as the event append does, not Core's per-row work,
-        # which cost more than hashing them (measured with bench/board.py).
-        insert, insert_listed = _inserts_for(conn.dialect)
+        # Through the driver's own cursor, as the event append does; a list of cases is
+        # written once, the first time a read shows it (measured with bench/board.py).
+        insert = _insert_for(conn.dialect)
+        dialect = conn.dialect.name
         cursor = conn.connection.cursor()
         try:
             cursor.executemany(insert.sql, insert.params_many(rows))
-            if listed:
-                cursor.executemany(
-                    insert_listed.sql,
-                    insert_listed.params_many([{"case_id": c, "seq": s} for c, s in listed]),
-                )
+            for named, text in lists.items():
+                cursor.execute(_NEW_LIST[dialect], (named, text))
+                if cursor.rowcount == 1:
+                    cursor.execute(_LIST_CASES[dialect], (named, text))
         finally:
             cursor.close()
         conn.execute(
@@ -173,14 +198,13 @@ _CHAIN_COLUMNS = (
     audit_table.c.detail,
     audit_table.c.prev_hash,
     audit_table.c.hash,
-    audit_table.c.case_ids,
+    audit_table.c.case_list,
 )
 
 
-def listed_cases(row: Any) -> list[str]:
-    """The cases a many-case row lists (its stored JSON array), else none."""
-    text = row.case_ids
-    return [str(c) for c in json.loads(text)] if text else []
+def listed_cases(text: str | None) -> tuple[str, ...]:
+    """The cases a stored list holds (its JSON array), else none."""
+    return tuple(str(c) for c in json.loads(text)) if text else ()
 
 
 def stored_head(conn: sa.Connection) -> AuditHead | None:
@@ -215,7 +239,7 @@ def check_audit_chain(
             action=row.action,
             case_id=row.case_id,
             detail=row.detail,
-            case_ids=listed_cases(row),
+            case_list=row.case_list,
         )
         if chain_hash(prev_hash, body) != row.hash:
             if row.prev_hash != prev_hash and chain_hash(row.prev_hash, body) == row.hash:
@@ -267,32 +291,44 @@ def verify_audit(
     return problems, end, int(count)
 
 
-def listed_pairs(conn: sa.Connection, *, after: int = 0) -> set[tuple[str, int]]:
-    """(case id, row) for every case a many-case row lists: what `audit_cases` must hold."""
-    query = sa.select(audit_table.c.seq, audit_table.c.case_ids).where(
-        audit_table.c.case_ids.is_not(None), audit_table.c.seq > after
-    )
-    return {(case_id, int(row.seq)) for row in conn.execute(query) for case_id in listed_cases(row)}
+def list_pairs(conn: sa.Connection) -> tuple[set[tuple[str, str]], list[str]]:
+    """(case id, list) for every case of every stored list that still matches its hash:
+    what `audit_list_cases` must hold; and the lists that no longer match."""
+    pairs: set[tuple[str, str]] = set()
+    edited: list[str] = []
+    for row in conn.execute(sa.select(audit_case_lists_table)).all():
+        cases = listed_cases(row.case_ids)
+        if case_list(cases)[1] != row.list_hash:
+            edited.append(str(row.list_hash))
+            continue
+        pairs.update((case_id, str(row.list_hash)) for case_id in cases)
+    return pairs, edited
 
 
 def _index_problems(conn: sa.Connection, *, after: int) -> list[AuditProblem]:
-    """The per-case index must list exactly what the hashed rows list: a deleted index row
-    would hide a read from "who read this case"."""
-    wanted = listed_pairs(conn, after=after)
-    query = sa.select(audit_cases_table.c.case_id, audit_cases_table.c.seq).where(
-        audit_cases_table.c.seq > after
+    """Every list a row names must be stored, unchanged, and indexed by case: a list
+    edited or an index row deleted would hide a read from "who read this case"."""
+    wanted, edited = list_pairs(conn)
+    named = sa.select(audit_table.c.seq, audit_table.c.case_list).where(
+        audit_table.c.case_list.is_not(None), audit_table.c.seq > after
     )
-    stored = {(str(r.case_id), int(r.seq)) for r in conn.execute(query)}
-    differing = sorted(seq for _, seq in wanted ^ stored)
-    if not differing:
-        return []
-    return [
-        AuditProblem(
-            differing[0],
-            f"the audit log's index of cases read differs from row {differing[0]} "
-            "(run daycase projections rebuild)",
-        )
-    ]
+    stored_lists = set(conn.execute(sa.select(audit_case_lists_table.c.list_hash)).scalars())
+    for row in conn.execute(named.order_by(audit_table.c.seq)).all():
+        if row.case_list not in stored_lists:
+            return [AuditProblem(row.seq, f"the list of cases audit row {row.seq} read is missing")]
+        if row.case_list in edited:
+            return [AuditProblem(row.seq, f"the list of cases audit row {row.seq} read was edited")]
+    index = sa.select(audit_list_cases_table.c.case_id, audit_list_cases_table.c.list_hash)
+    stored = {(str(r.case_id), str(r.list_hash)) for r in conn.execute(index)}
+    if stored != wanted:
+        return [
+            AuditProblem(
+                0,
+                "the audit log's index of cases read differs from its lists "
+                "(run daycase projections rebuild)",
+            )
+        ]
+    return []
 
 
 def _still_passes(conn: sa.Connection, anchor: AuditHead) -> list[AuditProblem]:

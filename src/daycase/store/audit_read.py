@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from daycase.store.audit import listed_cases
 from daycase.store.audit_writer import flush_writer
 from daycase.store.sql import reader
-from daycase.store.tables import audit_cases_table, audit_table
+from daycase.store.tables import audit_case_lists_table, audit_list_cases_table, audit_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +37,25 @@ _COLUMNS = (
     audit_table.c.action,
     audit_table.c.case_id,
     audit_table.c.detail,
-    audit_table.c.case_ids,
+    audit_case_lists_table.c.case_ids,
+)
+# Each row with the list of cases it read, when it read several.
+WITH_LISTS = audit_table.outerjoin(
+    audit_case_lists_table, audit_case_lists_table.c.list_hash == audit_table.c.case_list
 )
 
 
 def of_case(case_id: str) -> sa.ColumnElement[bool]:
-    """Rows about one case: its own rows and the many-case rows that list it."""
-    listed = sa.select(audit_cases_table.c.seq).where(audit_cases_table.c.case_id == case_id)
-    return sa.or_(audit_table.c.case_id == case_id, audit_table.c.seq.in_(listed))
+    """Rows about one case: its own rows and the many-case rows whose list holds it."""
+    lists = sa.select(audit_list_cases_table.c.list_hash).where(
+        audit_list_cases_table.c.case_id == case_id
+    )
+    return sa.or_(audit_table.c.case_id == case_id, audit_table.c.case_list.in_(lists))
 
 
 def page_row(row: Any, *, case_id: str | None) -> AuditPageRow:
     """A stored row as read; a many-case row read for one case names that case."""
-    listed = tuple(listed_cases(row))
+    listed = listed_cases(row.case_ids)
     return AuditPageRow(
         row.id,
         row.at,
@@ -68,7 +74,8 @@ def audit_page(
     """Up to `limit` rows older than row `before` (all rows when None), newest first; the
     rows this process has queued for the audit writer are written first."""
     flush_writer(engine)
-    query = sa.select(*_COLUMNS).order_by(audit_table.c.id.desc()).limit(limit)
+    query = sa.select(*_COLUMNS).select_from(WITH_LISTS).order_by(audit_table.c.id.desc())
+    query = query.limit(limit)
     if case_id is not None:
         query = query.where(of_case(case_id))
     if before is not None:

@@ -10,8 +10,9 @@ what `verify` checks the history against, so a rebuild that "repaired" it would 
 cut or re-sealed history. A case whose chain end disagrees with its events is reported
 and left for `verify`.
 
-The audit case index (`audit_cases`) is the second: derived from the case lists the audit
-chain's hashes prove, so a rebuild restores exactly those. The board read model is kept
+The audit case index (`audit_list_cases`) is the second: derived from the lists of cases
+read (`audit_case_lists`) whose hashes the audit chain names, so a rebuild restores
+exactly those. The board read model is kept
 in each server's memory (`services.board_model`) and rebuilt when a server starts; it has
 nothing stored to rebuild here.
 """
@@ -27,10 +28,15 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from daycase.engine.events import CaseOpened
-from daycase.store.audit import listed_pairs
+from daycase.store.audit import list_pairs
 from daycase.store.chain import parse_body
 from daycase.store.sql import case_index_row, reader, snapshot
-from daycase.store.tables import audit_cases_table, cases_table, events_table
+from daycase.store.tables import (
+    audit_case_lists_table,
+    audit_list_cases_table,
+    cases_table,
+    events_table,
+)
 
 
 @dataclass(slots=True)
@@ -132,15 +138,16 @@ def _histories(conn: sa.Connection) -> Iterator[tuple[str, str, int, str]]:
 
 
 class AuditCaseIndex:
-    """`audit_cases`, the per-case index of audit rows that list several cases: derived
-    from the hashed `audit.case_ids`, so a rebuild can only restore what the chain proves."""
+    """`audit_list_cases`: for each case, the stored lists of cases read that hold it.
+    Derived from `audit_case_lists`, and only from lists that still match the hash the
+    audit rows name, so a rebuild can only restore what the chain proves."""
 
-    name = "audit_cases"
-    description = "audit_cases: which audit rows listed each case (a board read lists many)"
+    name = "audit_list_cases"
+    description = "audit_list_cases: which lists of cases read hold each case"
 
     def cases(self, engine: sa.Engine) -> int:
         with reader(engine).connect() as conn:
-            count = sa.select(sa.func.count()).select_from(audit_cases_table)
+            count = sa.select(sa.func.count()).select_from(audit_case_lists_table)
             return int(conn.execute(count).scalar_one())
 
     def rebuild(
@@ -148,20 +155,26 @@ class AuditCaseIndex:
     ) -> Rebuilt:
         found = Rebuilt(self.name)
         with snapshot(engine).connect() as conn:
-            wanted = listed_pairs(conn)
-            stored = {
-                (str(r.case_id), int(r.seq)) for r in conn.execute(sa.select(audit_cases_table))
-            }
-        found.checked = len(wanted)
+            wanted, edited = list_pairs(conn)
+            index = sa.select(audit_list_cases_table.c.case_id, audit_list_cases_table.c.list_hash)
+            stored = {(str(r.case_id), str(r.list_hash)) for r in conn.execute(index)}
+            found.checked = int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(audit_case_lists_table)
+                ).scalar_one()
+            )
         if progress is not None:
-            progress(len(stored))
+            progress(found.checked)
         found.corrected = sorted({case_id for case_id, _ in wanted ^ stored})
+        found.refused = [
+            (h, "this list no longer matches its hash: run daycase verify") for h in edited
+        ]
         if write and wanted != stored:
             with engine.begin() as conn:
-                conn.execute(audit_cases_table.delete())
-                rows = [{"case_id": c, "seq": s} for c, s in sorted(wanted)]
+                conn.execute(audit_list_cases_table.delete())
+                rows = [{"case_id": c, "list_hash": h} for c, h in sorted(wanted)]
                 if rows:
-                    conn.execute(audit_cases_table.insert(), rows)
+                    conn.execute(audit_list_cases_table.insert(), rows)
         return found
 
 

@@ -122,20 +122,29 @@ audit_table = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
-    # A read that showed several cases (a board): their ids as a JSON array, covered by
-    # the row's hash (migration 0008); `case_id` is then empty.
-    sa.Column("case_ids", sa.Text, nullable=True),
+    # A read that showed several cases (a board): the SHA-256 of the list of their ids
+    # (`audit_case_lists`), covered by the row's hash (migration 0008); `case_id` is empty.
+    sa.Column("case_list", sa.String(64), nullable=True, index=True),
     sa.UniqueConstraint("seq", name="uq_audit_seq"),
 )
 
-# The cases of each many-case audit row, so that "who read case X" is one indexed lookup.
-# An index of `audit.case_ids`, written in the same transaction; `verify` checks the two
-# agree.
-audit_cases_table = sa.Table(
-    "audit_cases",
+# Each distinct list of cases a read showed, stored once under its SHA-256: a board read
+# again and again lists the same day, so its rows share one list (a list per row was
+# 600 index rows per refresh of a big day's board).
+audit_case_lists_table = sa.Table(
+    "audit_case_lists",
+    metadata,
+    sa.Column("list_hash", sa.String(64), primary_key=True),
+    sa.Column("case_ids", sa.Text, nullable=False),
+)
+
+# Which lists hold each case, so that "who read case X" is one indexed lookup; derived
+# from `audit_case_lists` (`daycase projections rebuild` restores it, `verify` checks it).
+audit_list_cases_table = sa.Table(
+    "audit_list_cases",
     metadata,
     sa.Column("case_id", sa.Text, primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("list_hash", sa.String(64), primary_key=True),
 )
 
 audit_head_table = sa.Table(
