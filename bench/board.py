@@ -2,10 +2,11 @@
 
 For each backend (a SQLite file, then a fresh PostgreSQL database when one is reachable):
 
-1. Seeds the day straight through `CaseService`: 100 rooms with 6 cases each, the
-   demo's scripted days (`daycase.demo.day_script`, its variants in turn), spread over
-   today so that at the moment of the run some cases are done, some in recovery, some in
-   the room and some not yet arrived; every entry is back-charted up to now.
+1. Seeds the day straight through `CaseService` with the demo's own seeding
+   (`daycase.demo.seed_day`, its scripted days and variants in turn): 100 rooms with 6
+   cases each, spread over today so that at the moment of the run some cases are done,
+   some in recovery, some in the room and some not yet arrived; every entry is
+   back-charted up to now.
 2. Starts the server (it evaluates today's board once at start), signs a nurse in, and
    for `--seconds` runs `--clients` clients that each GET `/api/v1/board?date=today` one
    after another: latency p50/p99 as the client saw it (the whole body read).
@@ -29,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import resource
 import sys
 import tempfile
@@ -59,72 +59,38 @@ from bench.api import (
     stream_phase,
 )
 from daycase.config import Settings
-from daycase.demo import FAMILY, GIVEN, LEVEL_SETS, VARIANTS, ScriptClock, day_script
-from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
-from daycase.services.cases import CaseService
+from daycase.demo import seed_day
 from daycase.store.factory import open_store
 
 
-def seed(url: str, tz: ZoneInfo, *, rooms: int, per_room: int) -> tuple[date, int, float]:
-    """The day's cases, written through the service; (day, cases, events written)."""
+def seed(url: str, tz: ZoneInfo, *, rooms: int, per_room: int) -> tuple[date, int, int]:
+    """The day's cases, written through the service (the demo's day, rooms side by side);
+    (day, cases, entries written)."""
     now = datetime.now(tz).replace(microsecond=0)
     day = now.date()
     first = datetime.combine(day, clock_time(0, 5), tz)
     last = datetime.combine(day, clock_time(22, 0), tz)
-    rng = random.Random(2026)
+    # Slots 80 min apart around now, kept inside today whatever the hour.
+    starts = [
+        min(max(now - timedelta(hours=4) + timedelta(minutes=80 * slot + room % 20), first), last)
+        for room in range(rooms)
+        for slot in range(per_room)
+    ]
     store = open_store(url)
-    clock = ScriptClock(now)
-    events = 0
     try:
-        service = CaseService(store, clock=clock, rng=rng)
-        n = 0
-        for room in range(rooms):
-            for slot in range(per_room):
-                # Slots 80 min apart around now, kept inside today whatever the hour.
-                start = now - timedelta(hours=4) + timedelta(minutes=80 * slot + room % 20)
-                start = min(max(start, first), last)
-                levels = LEVEL_SETS[n % len(LEVEL_SETS)]
-                clock.now = min(start - timedelta(hours=2), now)
-                opened = service.open_case(
-                    OpenCase(
-                        actor=Actor("frontdesk", "front_desk"),
-                        pathway_id="kyphoplasty",
-                        pathway_version=None,
-                        mrn=f"B-{n}",
-                        given_name=GIVEN[n % len(GIVEN)],
-                        family_name=FAMILY[(n * 3) % len(FAMILY)],
-                        birth_date=date(1938 + n % 25, 1 + n % 12, 1 + n % 28),
-                        sex=rng.choice(["female", "male"]),
-                        levels=levels,
-                        scheduled_start=start,
-                    )
-                )
-                if isinstance(opened, Refusal):
-                    raise RuntimeError(f"seed case refused: {opened.messages}")
-                arrival = start - timedelta(minutes=60)
-                variant = VARIANTS[n % len(VARIANTS)]
-                for planned in day_script(levels, arrival, rng, variant=variant):
-                    at = arrival + timedelta(minutes=planned.minute)
-                    if at > now:
-                        break
-                    clock.now = at
-                    done = service.record(
-                        opened.case_id,
-                        RecordStep(
-                            actor=Actor(f"seed-{planned.role}", planned.role),
-                            step=planned.step,
-                            at=at,
-                            data=planned.data,
-                            override_reason=planned.override_reason,
-                        ),
-                    )
-                    if isinstance(done, Refusal):
-                        raise RuntimeError(f"seed step {planned.step} refused: {done.messages}")
-                    events += 1
-                n += 1
+        seed_day(
+            store,
+            day=day,
+            tz=tz,
+            patients=len(starts),
+            seed=2026,
+            until=now,
+            starts=starts,
+        )
+        entries = sum(len(store.load(case.case_id)) - 1 for case in store.cases(on=day))
     finally:
         store.close()
-    return day, n, events
+    return day, len(starts), entries
 
 
 @dataclass

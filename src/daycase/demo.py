@@ -8,6 +8,7 @@ exercises exactly the rules staff will meet (alerts, one override, one admission
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -456,12 +457,15 @@ def seed_day(
     progress: Progress | None = None,
     pathway_version: str | None = None,
     untouched: int = 0,
+    starts: Sequence[datetime] | None = None,
 ) -> CaseService:
-    """Open `patients` cases on `day`, 50 min apart from `first_start`; replay to `until`.
+    """Open `patients` cases on `day`, 50 min apart from `first_start` (or at `starts`, one
+    per patient: a busy centre's rooms run side by side); replay each to `until`.
 
-    The cases are opened on `pathway_version` of kyphoplasty (the latest when None). The
-    last `untouched` cases are opened and nothing more, whatever the clock says: patients
-    a demo user can take from check-in at any hour.
+    The cases are opened on `pathway_version` of kyphoplasty (the latest when None), two
+    hours before their start or at `until` if that is sooner. The last `untouched` cases are
+    opened and nothing more, whatever the clock says: patients a demo user can take from
+    check-in at any hour.
     """
     rng = random.Random(seed)
     clock = ScriptClock(datetime.combine(day, time(6, 0), tz))
@@ -469,9 +473,12 @@ def seed_day(
     version = service.catalog.get("kyphoplasty", pathway_version).version
     task = progress.add_task("Recording the demo day", total=patients) if progress else None
     for i in range(patients):
-        start = datetime.combine(day, first_start, tz) + timedelta(minutes=50 * i)
+        if starts is not None:
+            start = starts[i]
+        else:
+            start = datetime.combine(day, first_start, tz) + timedelta(minutes=50 * i)
         levels = LEVEL_SETS[i % len(LEVEL_SETS)]
-        clock.now = start - timedelta(hours=2)
+        clock.now = min(start - timedelta(hours=2), until)
         opened = service.open_case(
             OpenCase(
                 actor=Actor("frontdesk", "front_desk"),

@@ -22,7 +22,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -197,10 +197,6 @@ class BoardModel:
                 while len(self._kept) > KEPT_CASES:
                     self._kept.popitem(last=False)
         return kept
-
-    def kept_ids(self) -> Iterable[str]:
-        with self._lock:
-            return list(self._kept)
 
 
 # Never a count of minutes: marks where a row's minutes go in its JSON.

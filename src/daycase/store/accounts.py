@@ -14,11 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from daycase.store.audit import AuditEntry
-from daycase.store.audit_read import WITH_LISTS, of_case, page_row
+from daycase.store.audit_read import PAGE_COLUMNS, WITH_LISTS, of_case, page_row
 from daycase.store.audit_writer import flush_writer, writer_for
 from daycase.store.sql import reader
 from daycase.store.tables import (
-    audit_case_lists_table,
     audit_table,
     login_failures_table,
     server_keys_table,
@@ -314,20 +313,7 @@ class SqlAccounts:
     def audit_rows(self, *, case_id: str | None) -> list[AuditRow]:
         """Stored rows in the order they were written, this process's queued rows included."""
         flush_writer(self._engine)
-        query = (
-            sa.select(
-                audit_table.c.at,
-                audit_table.c.user_name,
-                audit_table.c.role,
-                audit_table.c.action,
-                audit_table.c.case_id,
-                audit_table.c.detail,
-                audit_case_lists_table.c.case_ids,
-                audit_table.c.id,
-            )
-            .select_from(WITH_LISTS)
-            .order_by(audit_table.c.seq)
-        )
+        query = sa.select(*PAGE_COLUMNS).select_from(WITH_LISTS).order_by(audit_table.c.seq)
         if case_id is not None:
             query = query.where(of_case(case_id))
         with reader(self._engine).connect() as conn:

@@ -29,7 +29,7 @@ class AuditPageRow:
     case_ids: tuple[str, ...] = ()
 
 
-_COLUMNS = (
+PAGE_COLUMNS = (
     audit_table.c.id,
     audit_table.c.at,
     audit_table.c.user_name,
@@ -74,7 +74,7 @@ def audit_page(
     """Up to `limit` rows older than row `before` (all rows when None), newest first; the
     rows this process has queued for the audit writer are written first."""
     flush_writer(engine)
-    query = sa.select(*_COLUMNS).select_from(WITH_LISTS).order_by(audit_table.c.id.desc())
+    query = sa.select(*PAGE_COLUMNS).select_from(WITH_LISTS).order_by(audit_table.c.id.desc())
     query = query.limit(limit)
     if case_id is not None:
         query = query.where(of_case(case_id))
