@@ -24,6 +24,7 @@ from playwright.sync_api import (
     Page,
     StorageState,
     ViewportSize,
+    expect,
 )
 
 from daycase.engine.load import builtin_pathway
@@ -333,3 +334,21 @@ def run_axe(page: Page, name: str) -> list[AxeViolation]:
     slug = SLUG.sub("-", name.lower()).strip("-")
     (AXE_REPORTS / f"{slug}.json").write_text(json.dumps(raw, indent=2), encoding="utf-8")
     return [AxeViolation(**v) for v in raw]
+
+
+def open_amend_form(item: Locator) -> Locator:
+    """Open a history entry's "Amend or void" form; again if the case was re-drawn just as
+    it was clicked. A test clicks within milliseconds of its own last entry, while that
+    entry's answer or the live refresh it set off may still be on its way; the live
+    refresh never replaces an open form, but the answer to one's own Record does."""
+    details = item.locator("details").first
+    for _ in range(3):
+        if details.get_attribute("open") is None:
+            item.get_by_text("Amend or void").click()
+        try:
+            expect(details.locator("form").first).to_be_visible(timeout=2_000)
+            break
+        except AssertionError:
+            continue
+    expect(details.locator("form").first).to_be_visible()
+    return item

@@ -31,6 +31,7 @@ from tests.web.served import (
     FieldValue,
     Site,
     fill_fields,
+    open_amend_form,
     open_step_form,
     record,
     refused,
@@ -372,7 +373,7 @@ def test_a_gate_refusal_and_a_proceduralist_override(site: Site) -> None:
 
 def _amend(page: Page, site: Site, item: Locator, step: str, fields: dict[str, FieldValue]) -> None:
     """Correct one history entry through its "Amend or void" form."""
-    item.get_by_text("Amend or void").click()
+    open_amend_form(item)
     fill_fields(item.locator("form").first, site, step, fields)
     item.get_by_label("Reason for the correction").fill(f"Corrected {', '.join(fields)}")
     item.get_by_role("button", name="Save correction").click()
@@ -459,7 +460,7 @@ def test_entries_are_amended_and_voided_from_the_history(site: Site) -> None:
     expect(desk.locator("#step-check_in")).to_contain_text("(amended)")
 
     back = history.locator("li", has_text="Back assessment at")
-    back.get_by_text("Amend or void").click()
+    open_amend_form(back)
     back.get_by_label("Reason to void this entry").fill("Wrong patient's chart")
     back.get_by_role("button", name="Void entry").click()
     expect(nurse.locator("#saved-notice")).to_have_text("Entry voided")

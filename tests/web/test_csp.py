@@ -20,7 +20,15 @@ from playwright.sync_api import ConsoleMessage, Error, Page, Response, expect
 
 from tests.support.checklists import VITALS
 from tests.support.server import PASSWORD
-from tests.web.served import BLOCKING_IMPACTS, PATHWAY, Site, record, run_axe, sign_in
+from tests.web.served import (
+    BLOCKING_IMPACTS,
+    PATHWAY,
+    Site,
+    open_amend_form,
+    record,
+    run_axe,
+    sign_in,
+)
 
 WATCH = """
 window.__csp = [];
@@ -178,7 +186,7 @@ def test_the_case_pages_and_their_forms_work_under_the_policy(site: Site) -> Non
     record(nurse.page, site, "preop_vitals", at=start + timedelta(minutes=2), fields=VITALS)
     # An amendment form from the history, sent with htmx.
     item = nurse.page.locator(".history li", has_text="Pre-op vitals at")
-    item.get_by_text("Amend or void").click()
+    open_amend_form(item)
     item.get_by_label("Heart rate").fill("75")
     item.get_by_label("Reason for the correction").fill("Re-read the monitor")
     item.get_by_role("button", name="Save correction").click()

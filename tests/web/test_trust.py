@@ -15,7 +15,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from tests.support.checklists import VITALS
-from tests.web.served import Site, fill_fields, open_step_form, screenshot
+from tests.web.served import Site, fill_fields, open_amend_form, open_step_form, screenshot
 
 
 def _case(site: Site, mrn: str, levels: list[str]) -> tuple[str, datetime]:
@@ -37,8 +37,7 @@ def _events(site: Site, case_id: str) -> list[dict[str, Any]]:
 
 def _amend_form(page: Page, history_text: str) -> Any:
     item = page.locator(".history li", has_text=history_text)
-    item.get_by_text("Amend or void").click()
-    return item
+    return open_amend_form(item)
 
 
 def test_an_amendment_keeps_every_level_it_does_not_show_changed(site: Site) -> None:
