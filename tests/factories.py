@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+from daycase.engine.commands import Actor, OpenCase
 from daycase.engine.events import (
     CaseOpened,
     Event,
@@ -15,6 +16,7 @@ from daycase.engine.events import (
     Patient,
     StepRecorded,
 )
+from daycase.services.cases import CaseService
 from daycase.types import JSONObject
 
 BST = timezone(timedelta(hours=1))
@@ -145,3 +147,25 @@ def voided(
 def history(case_id: str, *, steps: int = 3) -> list[Event]:
     """A CaseOpened followed by `steps` StepRecorded events (seq 1 .. steps + 1)."""
     return [opened(case_id), *(recorded(case_id, seq) for seq in range(2, steps + 2))]
+
+
+def open_one_level(
+    service: CaseService, *, start: datetime, mrn: str = "H-1", family_name: str = "Lane"
+) -> CaseOpened:
+    """Open a one-level (L1) kyphoplasty 2.0 case through the service; assert it opened."""
+    found = service.open_case(
+        OpenCase(
+            actor=Actor("fd", "front_desk"),
+            pathway_id="kyphoplasty",
+            pathway_version="2.0",
+            mrn=mrn,
+            given_name="Ada",
+            family_name=family_name,
+            birth_date=date(1944, 5, 17),
+            sex="female",
+            levels=["L1"],
+            scheduled_start=start,
+        )
+    )
+    assert isinstance(found, CaseOpened), found
+    return found

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,12 @@ import httpx
 import pytest
 
 from daycase.demo import ScriptClock
-from daycase.engine.commands import Actor, OpenCase, RecordStep
-from daycase.engine.events import CaseOpened, StepRecorded
+from daycase.engine.commands import Actor, RecordStep
+from daycase.engine.events import StepRecorded
 from daycase.services.cases import CaseService
 from daycase.store.factory import open_store
 from tests.engine.builders import data_for, role_of, uneventful_path
+from tests.factories import open_one_level
 from tests.support.databases import BACKENDS, database
 from tests.support.server import Server, run_server
 
@@ -296,21 +297,7 @@ def in_recovery_since(server: Server, arrival_at: datetime) -> str:
     try:
         service = CaseService(store, clock=clock)
         clock.now = start - timedelta(hours=3)
-        opened = service.open_case(
-            OpenCase(
-                actor=Actor("fd", "front_desk"),
-                pathway_id="kyphoplasty",
-                pathway_version="2.0",
-                mrn="H-tick-1",
-                given_name="Ada",
-                family_name="Lane",
-                birth_date=date(1944, 5, 17),
-                sex="female",
-                levels=["L1"],
-                scheduled_start=start,
-            )
-        )
-        assert isinstance(opened, CaseOpened), opened
+        opened = open_one_level(service, start=start, mrn="H-tick-1")
         for planned in uneventful_path(["L1"], version="2.0"):
             clock.now = start + timedelta(minutes=planned.minute)
             recorded = service.record(

@@ -26,7 +26,7 @@ from rich.console import Console
 
 from daycase.demo import run_demo
 from tests.support.cli import daycase
-from tests.support.databases import BACKENDS, database
+from tests.support.databases import BACKENDS, database, demo_database
 from tests.support.server import run_server
 from tests.support.tamper import delete_case, reseal_case, set_field
 
@@ -35,15 +35,7 @@ DAY = date(2026, 11, 26)
 
 @pytest.fixture(params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database(request.param, tmp_path) as found:
-        run_demo(
-            url=found,
-            patients=3,
-            seed=11,
-            tz_name="America/New_York",
-            today=DAY,
-            console=Console(quiet=True),
-        )
+    with demo_database(request.param, tmp_path, patients=3, seed=11) as found:
         yield found
 
 

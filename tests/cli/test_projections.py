@@ -14,26 +14,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from rich.console import Console
 
-from daycase.demo import run_demo
 from tests.support.cli import daycase
-from tests.support.databases import BACKENDS, database
+from tests.support.databases import BACKENDS, demo_database
 
 DAY = date(2026, 11, 26)
 
 
 @pytest.fixture(params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database(request.param, tmp_path) as found:
-        run_demo(
-            url=found,
-            patients=4,
-            seed=7,
-            tz_name="America/New_York",
-            today=DAY,
-            console=Console(quiet=True),
-        )
+    with demo_database(request.param, tmp_path, patients=4, seed=7) as found:
         yield found
 
 

@@ -16,8 +16,8 @@ from datetime import date, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daycase.engine.commands import Actor, AmendEvent, OpenCase, RecordStep, VoidEvent
-from daycase.engine.events import CaseOpened, StepRecorded
+from daycase.engine.commands import Actor, AmendEvent, RecordStep, VoidEvent
+from daycase.engine.events import StepRecorded
 from daycase.services.access import Reader
 from daycase.services.board import board, family_board
 from daycase.services.board_model import BoardModel
@@ -27,6 +27,7 @@ from daycase.store.base import EventStore
 from daycase.store.projections import CaseIndex
 from daycase.store.sql import SqlEventStore
 from tests.engine.builders import EST, data_for, role_of, uneventful_path
+from tests.factories import open_one_level
 
 READERS = (
     Reader("nurse", "clinical", frozenset()),
@@ -87,21 +88,12 @@ class ProjectionContract:
         model = BoardModel(service, clock=clock)
         case_ids: list[str] = []
         for i in range(3):
-            opened = service.open_case(
-                OpenCase(
-                    actor=Actor("fd", "front_desk"),
-                    pathway_id="kyphoplasty",
-                    pathway_version="2.0",
-                    mrn=f"H-{i}",
-                    given_name="Ada",
-                    family_name=f"Lane{i}",
-                    birth_date=date(1944, 5, 17),
-                    sex="female",
-                    levels=["L1"],
-                    scheduled_start=clock.now + timedelta(hours=2 + i),
-                )
+            opened = open_one_level(
+                service,
+                start=clock.now + timedelta(hours=2 + i),
+                mrn=f"H-{i}",
+                family_name=f"Lane{i}",
             )
-            assert isinstance(opened, CaseOpened), opened
             case_ids.append(opened.case_id)
         path = uneventful_path(["L1"], version="2.0")
         done = [0, 0, 0]
@@ -177,21 +169,7 @@ class ProjectionContract:
         service = CaseService(store, clock=clock)
         other = CaseService(store, clock=clock)
         model = BoardModel(service, clock=clock)
-        opened = other.open_case(
-            OpenCase(
-                actor=Actor("fd", "front_desk"),
-                pathway_id="kyphoplasty",
-                pathway_version="2.0",
-                mrn="H-1",
-                given_name="Ada",
-                family_name="Lane",
-                birth_date=date(1944, 5, 17),
-                sex="female",
-                levels=["L1"],
-                scheduled_start=clock.now + timedelta(hours=2),
-            )
-        )
-        assert isinstance(opened, CaseOpened)
+        opened = open_one_level(other, start=clock.now + timedelta(hours=2))
         first = model.board(day, now=clock.now)
         assert [r.case_id for r in first] == [opened.case_id]
 

@@ -121,3 +121,17 @@ def test_two_managers_editing_the_same_version_cannot_both_win(runtime: Runtime)
     (refused,) = [o for o in outcomes if o != "stored"]
     assert refused.startswith("the set-up was changed by someone else (now version 1)")
     assert len(runtime.setup.history()) == 1
+
+
+@pytest.mark.parametrize("expected", [-1, 1, 99])
+def test_only_the_newest_version_can_be_changed(runtime: Runtime, expected: int) -> None:
+    """A made-up version number (a tampered form) is refused: no version 0 or 100."""
+    with pytest.raises(SetupConflict, match=r"now version 0"):
+        runtime.change_setup(CentreSetup(), by=MANAGER, expected_version=expected)
+    assert runtime.setup.history() == []
+
+
+def test_a_change_names_who_made_it(runtime: Runtime) -> None:
+    with pytest.raises(SetupRefused, match="by: name who makes the change"):
+        runtime.change_setup(CentreSetup(), by=User(" ", "admin"), expected_version=0)
+    assert runtime.setup.history() == []

@@ -57,3 +57,24 @@ def database(backend: str, tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'daycase.db'}"
     migrate(url)
     yield url
+
+
+@contextmanager
+def demo_database(backend: str, tmp_path: Path, *, patients: int, seed: int) -> Iterator[str]:
+    """A database of the given backend holding the demo day of 26 Nov 2026 (New York)."""
+    from datetime import date
+
+    from rich.console import Console
+
+    from daycase.demo import run_demo
+
+    with database(backend, tmp_path) as url:
+        run_demo(
+            url=url,
+            patients=patients,
+            seed=seed,
+            tz_name="America/New_York",
+            today=date(2026, 11, 26),
+            console=Console(quiet=True),
+        )
+        yield url

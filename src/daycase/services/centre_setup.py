@@ -244,6 +244,16 @@ class CentreSetupService:
         is no longer the newest. The caller writes the audit row."""
         if not _NOTE.match(note):
             raise SetupRefused(["note: at most 200 characters, no control characters"])
+        if not by.strip() or has_control_chars(by) or len(by) > 80:
+            raise SetupRefused(["by: name who makes the change (up to 80 characters)"])
+        now = self._store.latest_version()
+        if expected_version != now:
+            # Only the newest version may be changed: a stale or made-up number would
+            # otherwise skip versions or store a version 0 beside the real ones.
+            raise SetupConflict(
+                f"the set-up was changed by someone else (now version {now}); "
+                "reload it and make your change again"
+            )
         at = self._clock()
         body = setup.model_dump_json()
         try:
