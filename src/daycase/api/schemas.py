@@ -322,3 +322,110 @@ class AuditOut(BaseModel):
         description="Every case a read showed when it showed several (a board); `case_id` "
         "then names the case asked for, or is empty for the whole log",
     )
+
+
+# --- the day's schedule -------------------------------------------------------------------
+
+RoomId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
+ScheduleCaseId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+ReasonCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
+ScheduleNote = Annotated[str, Field(max_length=200)]
+
+
+class PlaceIn(BaseModel):
+    """Book a case into a room, move it to another, or reorder it within one."""
+
+    model_config = ConfigDict(extra="forbid")
+    case_id: ScheduleCaseId
+    room: RoomId
+    position: int | None = Field(
+        default=None, ge=1, le=1000, description="1 = first in the room; default: last"
+    )
+
+
+class DurationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    case_id: ScheduleCaseId
+    minutes: int | None = Field(
+        ge=15, le=480, description="Expected minutes in the room; null: the pathway's"
+    )
+
+
+class ReasonIn(BaseModel):
+    """A delay or a cancellation: a reason code from the centre's list and free text."""
+
+    model_config = ConfigDict(extra="forbid")
+    case_id: ScheduleCaseId
+    reason: ReasonCode
+    note: ScheduleNote = ""
+
+
+class NotedOut(BaseModel):
+    reason: str
+    label: str
+    note: str
+    by: str
+    at: str
+
+
+class SlotOut(BaseModel):
+    case_id: str
+    family_code: str
+    patient_name: str
+    levels: list[str]
+    position: int
+    state: Literal["waiting", "in_room", "done", "cancelled", "ended"]
+    phase: str
+    phase_title: str
+    booked_start: str
+    expected_start: str | None
+    expected_end: str | None
+    duration_min: int
+    duration_set: bool
+    late_min: int | None
+    not_arrived: bool
+    elapsed_min: int | None
+    pace: Literal["green", "amber", "red"] | None
+    first_case: bool
+    on_time: bool | None
+    needs_reason: bool
+    delays: list[NotedOut]
+    cancellation: NotedOut | None
+
+
+class RoomPlanOut(BaseModel):
+    room: str
+    name: str
+    opens_at: str | None
+    closes_at: str | None
+    expected_end: str | None
+    over_hours: bool
+    turnover_min: int | None
+    turnover_over: bool
+    cases: list[SlotOut]
+
+
+class UnplacedOut(BaseModel):
+    case_id: str
+    family_code: str
+    patient_name: str
+    booked_start: str
+    phase: str
+
+
+class ScheduleOut(BaseModel):
+    date: str
+    version: int
+    rooms: list[RoomPlanOut]
+    unplaced: list[UnplacedOut]
+    recovery_bays: int
+    in_recovery: int
+    ready_to_go: list[str] = Field(description="Family codes of patients ready to go home")
+    warnings: list[str]
+
+
+class ScheduleChangeOut(BaseModel):
+    version: int
+    changed_by: str
+    changed_at: str
+    change: dict[str, Any]

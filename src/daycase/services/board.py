@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from daycase.engine.evaluate import Evaluation, evaluate
 from daycase.engine.fold import CaseState
+from daycase.engine.gates import remaining_levels
 from daycase.pathways.schema import Pathway
 from daycase.services.cases import CaseService
 
@@ -49,6 +50,53 @@ class FamilyRow:
     colour: str
     minutes_in_status: int | None
     note: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomFacts:
+    """What the day's schedule reads of a case: whose it is (one patient cannot be in two
+    places), when the patient arrived and was in and out of the room, how long the
+    pathway expects the procedure to take, and whether the case has ended."""
+
+    patient_key: str
+    checked_in_at: datetime | None
+    in_room_at: datetime | None
+    out_of_room_at: datetime | None
+    expected_min: int
+    # Minutes past the expected duration before the case counts as running long.
+    grace_min: int
+    closed: bool
+    cancelled: bool
+
+
+def room_facts(pathway: Pathway, state: CaseState, ev: Evaluation) -> RoomFacts:
+    """The milestones come from the pathway, not from step ids written here: arrival is
+    the step that opens the phase after `scheduled`, the room's start and end are the
+    steps the running-long rule times, and its numbers give the expected duration
+    (60 min for one level and 30 for each further level not abandoned, in kyphoplasty)."""
+    opened = state.opened
+    assert opened is not None
+    overrun = next(a for a in pathway.alerts if a.rule == "overrun")
+    params = overrun.params
+    levels = max(1, len(remaining_levels(state, pathway, until=None)))
+    expected = params["base_min"] + params["per_extra_level_min"] * (levels - 1)
+    arrival = pathway.phases[1].opened_by if len(pathway.phases) > 1 else []
+
+    def first(steps: list[str]) -> datetime | None:
+        times = [e.at for s in steps for e in state.step_entries(s)]
+        return min(times) if times else None
+
+    phase = pathway.phase(ev.phase)
+    return RoomFacts(
+        patient_key=opened.patient.mrn,
+        checked_in_at=first(arrival),
+        in_room_at=first([params["start_step"]]),
+        out_of_room_at=first([params["end_step"]]),
+        expected_min=int(expected),
+        grace_min=int(params["grace_min"]),
+        closed=phase.terminal,
+        cancelled=ev.phase == "cancelled",
+    )
 
 
 def minutes_since(since: datetime | None, now: datetime) -> int | None:

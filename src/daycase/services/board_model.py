@@ -29,7 +29,15 @@ from datetime import date, datetime
 from daycase.engine.changes import next_change_at
 from daycase.engine.evaluate import evaluate
 from daycase.services.access import Reader
-from daycase.services.board import BoardRow, FamilyRow, board_row, family_row, minutes_since
+from daycase.services.board import (
+    BoardRow,
+    FamilyRow,
+    RoomFacts,
+    board_row,
+    family_row,
+    minutes_since,
+    room_facts,
+)
 from daycase.services.cases import CaseNotFound, CaseService, Clock
 from daycase.services.views import board_row_json
 from daycase.store.base import CaseSummary
@@ -46,6 +54,7 @@ class _Kept:
     seq: int
     staff: BoardRow
     family: FamilyRow
+    facts: RoomFacts
     evaluated_at: datetime
     changes_at: datetime | None
     # The staff row as JSON per kind of reader, split where its minutes go: a board read
@@ -102,6 +111,10 @@ class BoardModel:
             minutes = minutes_since(kept.staff.phase_since, now)
             parts.append(fragment[0] + ("null" if minutes is None else str(minutes)) + fragment[1])
         return "[" + ",".join(parts) + "]", [kept.staff.case_id for kept in kept_rows]
+
+    def day_facts(self, on: date, *, now: datetime) -> list[tuple[BoardRow, RoomFacts]]:
+        """Every case of `on` with what the schedule and the room board read of it."""
+        return [(kept.stamped(now)[0], kept.facts) for kept in self._day(on, now)]
 
     def board(self, on: date, *, now: datetime) -> list[BoardRow]:
         return [staff for staff, _ in self.day(on, now=now)]
@@ -181,6 +194,7 @@ class BoardModel:
             seq=state.last_seq,
             staff=board_row(pathway, state, ev, now=now),
             family=family_row(pathway, state, ev, now=now),
+            facts=room_facts(pathway, state, ev),
             evaluated_at=now,
             changes_at=next_change_at(pathway, state, now),
         )

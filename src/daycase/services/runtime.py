@@ -14,6 +14,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from daycase.config import Settings
+from daycase.engine.commands import Actor
 from daycase.services.accounts import AccountService, User
 from daycase.services.board_model import BoardModel
 from daycase.services.cases import CaseService, Clock, shifted_clock
@@ -22,11 +23,14 @@ from daycase.services.centre import Centre, centre_from
 from daycase.services.centre_setup import CentreSetup, CentreSetupService, SetupVersion
 from daycase.services.displays import DisplayService
 from daycase.services.live import LiveHub
+from daycase.services.schedule import Changed, ScheduleService
+from daycase.services.schedule_plan import Change
 from daycase.services.views import board_row_json, family_row_json
 from daycase.store.accounts import SqlAccounts
 from daycase.store.audit_writer import close_writer
 from daycase.store.centre_setup import SqlCentreSetups
 from daycase.store.displays import SqlDisplayLinks
+from daycase.store.schedule import SqlSchedules
 from daycase.store.sql import SqlEventStore, make_engine
 
 
@@ -41,6 +45,7 @@ class Runtime:
     boards: BoardModel
     setup: CentreSetupService
     displays: DisplayService
+    schedule: ScheduleService
     clock: Clock
     tz: ZoneInfo
 
@@ -83,6 +88,21 @@ class Runtime:
         )
         return stored
 
+    def change_schedule(self, change: Change, *, by: User) -> Changed:
+        """Change the day's schedule (`ScheduleRefused` naming what stands in the way),
+        write who did it to the audit log and tell open boards."""
+        changed = self.schedule.change(change, actor=Actor(name=by.name, role=by.role))
+        self.accounts.accounts.audit(
+            at=self.now(),
+            user_name=by.name,
+            role=by.role,
+            action="schedule",
+            case_id=change.case_id,
+            detail=f"{changed.plan.day.isoformat()} version {changed.plan.version}",
+        )
+        self.hub.notify(change.case_id)
+        return changed
+
     def render_case(self, case_id: str) -> tuple[str, str] | None:
         """The stream payloads (staff, family) for one changed case."""
         rows = self.boards.case(case_id, now=self.now())
@@ -118,6 +138,9 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     catalog = PathwayCatalog.with_files(settings.pathway_files)
     centre = centre_from(settings, catalog)
     cases = CaseService(store, catalog=catalog, clock=clock)
+    boards = BoardModel(cases, clock=clock)
+    setup = CentreSetupService(SqlCentreSetups(store.engine), clock=clock)
+    tz = ZoneInfo(settings.timezone)
     runtime = Runtime(
         settings=settings,
         centre=centre,
@@ -127,10 +150,13 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             SqlAccounts(store.engine), settings=settings, roles=centre.role_ids, clock=clock
         ),
         hub=LiveHub(lambda case_id: runtime.render_case(case_id)),
-        boards=BoardModel(cases, clock=clock),
-        setup=CentreSetupService(SqlCentreSetups(store.engine), clock=clock),
+        boards=boards,
+        setup=setup,
         displays=DisplayService(SqlDisplayLinks(store.engine), clock=clock),
+        schedule=ScheduleService(
+            SqlSchedules(store.engine), boards=boards, cases=cases, setup=setup, clock=clock, tz=tz
+        ),
         clock=clock,
-        tz=ZoneInfo(settings.timezone),
+        tz=tz,
     )
     return runtime

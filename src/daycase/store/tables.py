@@ -177,3 +177,16 @@ centre_setup_table = sa.Table(
     sa.Column("changed_at", sa.Text, nullable=False),
     sa.Column("note", sa.Text, nullable=False),
 )
+
+# A day's schedule, one row per change (the latest version is the schedule); the key
+# refuses a second change made from the same version.
+schedule_table = sa.Table(
+    "schedule",
+    metadata,
+    sa.Column("day", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("changed_by", sa.Text, nullable=False),
+    sa.Column("changed_at", sa.Text, nullable=False),
+    sa.Column("change", sa.Text, nullable=False),
+)

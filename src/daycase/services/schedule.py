@@ -1,0 +1,185 @@
+"""Changing the day's schedule: booking a room, moving, reordering, durations, delays and
+cancellation reasons (service room).
+
+Each change is made on the newest version of the day and stored as the next version, with
+who made it, when and what it was. Two schedulers changing the same day at once never
+overwrite each other: the store lets only one of them have version N+1; the other's change
+is checked and made again on top of it (a move that no longer fits is refused then, with
+the reason). A cancellation records the case's own `cancelled` step first, through the
+case service and its rules, and then the reason code beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from daycase.engine.commands import Actor, RecordStep, Refusal
+from daycase.services.board_model import BoardModel
+from daycase.services.cases import CaseService, Clock
+from daycase.services.centre_setup import CentreSetupService
+from daycase.services.schedule_plan import (
+    AddDelay,
+    Cancel,
+    Change,
+    DayPlan,
+    DaySchedule,
+    Place,
+    ScheduleRefused,
+    SetDuration,
+    apply,
+    check_noted,
+    conflicts,
+    plan_day,
+)
+from daycase.store.schedule import SqlSchedules, VersionTaken
+
+ATTEMPTS = 20
+DURATION_ROLES = frozenset({"proceduralist"})
+SCHEDULER_ROLES = frozenset({"nurse", "front_desk", "anesthesia", "proceduralist", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """The day after a change, and what it warns of (a room running past closing)."""
+
+    plan: DayPlan
+    warnings: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleEntry:
+    """One stored version of a day's schedule: who changed what, when."""
+
+    version: int
+    changed_by: str
+    changed_at: datetime
+    change: str
+
+
+class ScheduleService:
+    def __init__(
+        self,
+        store: SqlSchedules,
+        *,
+        boards: BoardModel,
+        cases: CaseService,
+        setup: CentreSetupService,
+        clock: Clock,
+        tz: ZoneInfo,
+    ) -> None:
+        self._store = store
+        self._boards = boards
+        self._cases = cases
+        self._setup = setup
+        self._clock = clock
+        self._tz = tz
+
+    def plan(self, on: date) -> DayPlan:
+        schedule, version = self._latest(on)
+        return self._plan(on, schedule, version, self._clock())
+
+    def history(self, on: date) -> list[ScheduleEntry]:
+        return [
+            ScheduleEntry(
+                row.version, row.changed_by, datetime.fromisoformat(row.changed_at), row.change
+            )
+            for row in self._store.versions(on)
+        ]
+
+    def day_of(self, case_id: str) -> date | None:
+        """The day a case is booked for (its booked start's own date), None if no case."""
+        head = self._cases.store.case(case_id)
+        return datetime.fromisoformat(head.scheduled_start_iso).date() if head else None
+
+    def change(self, change: Change, *, actor: Actor) -> Changed:
+        """Make `change` on the newest version of its case's day, or `ScheduleRefused`."""
+        if actor.role not in SCHEDULER_ROLES:
+            raise ScheduleRefused(["Only staff change the schedule"], kind="role")
+        if isinstance(change, SetDuration) and actor.role not in DURATION_ROLES:
+            raise ScheduleRefused(
+                ["Only the proceduralist sets a case's expected duration"], kind="role"
+            )
+        on = self.day_of(change.case_id)
+        if on is None:
+            raise ScheduleRefused([f"case_id: no case {change.case_id}"], kind="not_found")
+        if isinstance(change, Cancel):
+            self._cancel_case(change, actor=actor, on=on)
+        for _ in range(ATTEMPTS):
+            schedule, version = self._latest(on)
+            now = self._clock()
+            before = self._plan(on, schedule, version, now)
+            setup = self._setup.current().setup
+            after_schedule = apply(
+                schedule, change, by=actor.name, at=now, setup=setup, plan=before
+            )
+            after = self._plan(on, after_schedule, version + 1, now)
+            clashes = conflicts(after)
+            if new := [text for pair, text in clashes.items() if pair not in conflicts(before)]:
+                raise ScheduleRefused(new, kind="conflict")
+            try:
+                self._store.append(
+                    day=on,
+                    version=version + 1,
+                    body=after_schedule.model_dump_json(),
+                    changed_by=actor.name,
+                    changed_at=now,
+                    change=describe(change, after),
+                )
+            except VersionTaken:
+                continue
+            return Changed(after, after.warnings)
+        raise ScheduleRefused(
+            ["the schedule is being changed by others right now; try again in a moment"],
+            kind="conflict",
+        )
+
+    def _cancel_case(self, change: Cancel, *, actor: Actor, on: date) -> None:
+        """Record the case's `cancelled` step (unless it already ended that way): the
+        engine's rules decide whether it may be cancelled now and by whom."""
+        rows = self._boards.case(change.case_id, now=self._clock())
+        if rows is not None and rows[0].phase == "cancelled":
+            return
+        setup = self._setup.current().setup
+        check_noted(change, by=actor.name, at=self._clock(), setup=setup)
+        labels = {r.code: r.label for r in setup.cancellation_reasons}
+        text = labels[change.reason] + (f": {change.note.strip()}" if change.note.strip() else "")
+        outcome = self._cases.record(
+            change.case_id,
+            RecordStep(actor=actor, step="cancelled", at=self._clock(), data={"reason": text}),
+        )
+        if isinstance(outcome, Refusal):
+            raise ScheduleRefused(outcome.messages, kind=outcome.kind)
+
+    def _latest(self, on: date) -> tuple[DaySchedule, int]:
+        row = self._store.latest(on)
+        if row is None:
+            return DaySchedule(), 0
+        return DaySchedule.model_validate_json(row.body), row.version
+
+    def _plan(self, on: date, schedule: DaySchedule, version: int, now: datetime) -> DayPlan:
+        cases = {row.case_id: (row, facts) for row, facts in self._boards.day_facts(on, now=now)}
+        return plan_day(
+            schedule,
+            day=on,
+            version=version,
+            setup=self._setup.current().setup,
+            cases=cases,
+            now=now,
+            tz=self._tz,
+        )
+
+
+def describe(change: Change, plan: DayPlan) -> str:
+    """The change in one line for the schedule's history (JSON: kind and fields)."""
+    body: dict[str, object] = {"kind": type(change).__name__.lower(), "case_id": change.case_id}
+    if isinstance(change, Place):
+        slot = plan.slot(change.case_id)
+        body |= {"room": change.room, "position": slot.position if slot else change.position}
+    elif isinstance(change, SetDuration):
+        body["minutes"] = change.minutes
+    elif isinstance(change, AddDelay | Cancel):
+        body |= {"reason": change.reason, "note": change.note}
+    return json.dumps(body, sort_keys=True)
