@@ -666,6 +666,17 @@ def _mark_as_demo(runtime: Runtime) -> None:
     runtime.audit_read(User("demo", "demo"), DEMO_MARKER, [None], "seeded by daycase's demo")
 
 
+def _book_rooms(runtime: Runtime, day: date) -> None:
+    """The demo day's cases into the example centre's rooms in turn, in booked order."""
+    from daycase.services.accounts import User
+    from daycase.services.schedule_plan import Place
+
+    rooms = [room.id for room in runtime.setup.current().setup.rooms]
+    front_desk = User("frontdesk", "front_desk")
+    for i, row in enumerate(runtime.schedule.plan(day).unplaced):
+        runtime.change_schedule(Place(row.case_id, rooms[i % len(rooms)]), by=front_desk)
+
+
 def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str, str, str]]:
     """Today's demo cases (up to the real clock) and one user per role with a new password.
 
@@ -712,6 +723,8 @@ def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str,
                 expected_version=0,
                 note="the example centre",
             )
+        if runtime.schedule.plan(day).version == 0:
+            _book_rooms(runtime, day)
         users: list[tuple[str, str, str]] = []
         for name, role in DEMO_USERS:
             password = secrets.token_urlsafe(9)

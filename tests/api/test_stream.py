@@ -20,14 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from daycase.demo import ScriptClock
-from daycase.engine.commands import Actor, RecordStep
-from daycase.engine.events import StepRecorded
-from daycase.services.cases import CaseService
-from daycase.store.factory import open_store
-from tests.engine.builders import data_for, role_of, uneventful_path
-from tests.factories import open_one_level
 from tests.support.databases import BACKENDS, database
+from tests.support.recovery import in_recovery_since
 from tests.support.server import Server, run_server
 
 HEARTBEAT_S = 0.25
@@ -288,33 +282,6 @@ def test_both_servers_deliver_a_change_recorded_through_either(servers: list[Ser
                 assert time.monotonic() - answered_at < 1.0
 
 
-def in_recovery_since(server: Server, arrival_at: datetime) -> str:
-    """A one-level 2.0 case whose uneventful day reached recovery at `arrival_at`, written
-    straight into the database by this test process (as a second writer would)."""
-    store = open_store(server.db_url)
-    clock = ScriptClock(arrival_at)
-    start = arrival_at - timedelta(minutes=30)  # recovery is minute 30 of the path
-    try:
-        service = CaseService(store, clock=clock)
-        clock.now = start - timedelta(hours=3)
-        opened = open_one_level(service, start=start, mrn="H-tick-1")
-        for planned in uneventful_path(["L1"], version="2.0"):
-            clock.now = start + timedelta(minutes=planned.minute)
-            recorded = service.record(
-                opened.case_id,
-                RecordStep(
-                    actor=Actor("user", role_of(planned.step)),
-                    step=planned.step,
-                    at=clock.now,
-                    data=data_for(planned.step, planned.level, version="2.0"),
-                ),
-            )
-            assert isinstance(recorded, StepRecorded), recorded
-        return opened.case_id
-    finally:
-        store.close()
-
-
 def alert_codes(sse: Sse) -> set[str]:
     return {alert["code"] for alert in sse.json()["row"]["alerts"]}
 
@@ -324,7 +291,7 @@ def test_an_alert_that_starts_by_the_clock_reaches_an_open_board(servers: list[S
     server = servers[-1]
     # Vitals are overdue more than 15 min after arrival in recovery: in 6 s from now.
     arrival_at = server.now() - timedelta(minutes=15) + timedelta(seconds=6)
-    case_id = in_recovery_since(server, arrival_at)
+    case_id = in_recovery_since(server.db_url, arrival_at)
     day = (arrival_at - timedelta(minutes=30)).date().isoformat()
     with subscribe(server, server.token("nurse")) as stream:
         with server.client(server.token("nurse")) as client:

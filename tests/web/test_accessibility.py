@@ -233,6 +233,18 @@ def _case_field_error(site: Site, scene: Scene) -> Page:
     return page
 
 
+def _schedule_all_forms_open(site: Site, scene: Scene) -> Page:
+    """The schedule with the scene's case in a room and its change forms opened."""
+    with site.server.client(site.server.token("nurse")) as nurse:
+        rooms = nurse.get("/api/v1/schedule", params={"date": scene.day.isoformat()}).json()
+        if rooms["rooms"]:
+            place = {"case_id": scene.case_id, "room": rooms["rooms"][0]["room"]}
+            assert nurse.post("/api/v1/schedule/place", json=place).status_code == 200
+    page = site.page_as("proceduralist", path=f"/schedule?date={scene.day}")
+    page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    return page
+
+
 PAGES: dict[str, PageState] = {
     "login": lambda site, scene: _goto(site.anonymous(), site, "/login"),
     "login-error": _login_error,
@@ -255,6 +267,11 @@ PAGES: dict[str, PageState] = {
     "display-link": lambda site, scene: _goto(site.anonymous(), site, scene.display_link),
     "admin-displays": lambda site, scene: site.page_as("admin", path="/admin/displays"),
     "admin-centre": lambda site, scene: site.page_as("admin", path="/admin/centre"),
+    "rooms": lambda site, scene: site.page_as("nurse", path=f"/rooms?date={scene.day}"),
+    "rooms-display": lambda site, scene: _goto(
+        site.anonymous(), site, scene.display_link.replace("?date=", "/rooms?date=")
+    ),
+    "schedule-all-forms-open": _schedule_all_forms_open,
     "not-found": lambda site, scene: site.page_as("nurse", path="/cases/no-such-case"),
     "not-allowed": lambda site, scene: site.page_as("viewer", path="/board"),
 }

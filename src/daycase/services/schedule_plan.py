@@ -30,6 +30,7 @@ from daycase.services.board import BoardRow, RoomFacts
 from daycase.services.centre_setup import CentreSetup, Reason, Room
 
 DURATION_MIN = (15, 480)
+TURNOVER_MAX_MIN = 60
 NOTE_MAX = 200
 
 
@@ -298,6 +299,9 @@ def _room_plan(
     waiting = any(s.state == "waiting" for s in slots)
     since = last_out if last_out and not current and waiting and last_out <= now else None
     minutes = _minutes(since, now) if since else None
+    if minutes is not None and minutes > TURNOVER_MAX_MIN:
+        # A gap this long is an idle room, not a turnover (reports leave such gaps out).
+        since = minutes = None
     ends = max((s.expected_end for s in slots if s.expected_end), default=None)
     return RoomPlan(
         room_id=room_id,

@@ -15,7 +15,14 @@ def install_web(app: FastAPI) -> None:
     from daycase.services.cases import CaseNotFound
     from daycase.services.catalog import PathwayUnavailable
     from daycase.services.faults import RETRY_AFTER_S, StoreBusy, busy_message
-    from daycase.web import admin_pages, case_pages, centre_pages, pages, patient_pages
+    from daycase.web import (
+        admin_pages,
+        case_pages,
+        centre_pages,
+        pages,
+        patient_pages,
+        room_pages,
+    )
     from daycase.web.common import LoginRequired, NotAllowed, render
 
     app.mount(
@@ -23,7 +30,7 @@ def install_web(app: FastAPI) -> None:
         StaticFiles(directory=str(resources.files("daycase.web").joinpath("static"))),
         name="static",
     )
-    for module in (pages, case_pages, patient_pages, admin_pages, centre_pages):
+    for module in (pages, case_pages, patient_pages, admin_pages, centre_pages, room_pages):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)
