@@ -123,7 +123,7 @@ def scene(site: Site) -> Scene:
     admin = site.page_as("admin", path="/admin/displays")
     admin.get_by_label("Where the screen is").fill("Waiting room")
     admin.get_by_role("button", name="Make a new link").click()
-    link = admin.get_by_role("status").locator("code").inner_text()
+    link = admin.get_by_role("status").locator("code").first.inner_text()
     site.close_pages()
     day = site.day_of(case_id)
     return Scene(

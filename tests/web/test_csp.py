@@ -225,7 +225,7 @@ def test_the_admin_pages_and_a_display_screen_work_under_the_policy(site: Site) 
     admin = signed_in(site, "admin", "/admin/displays")
     admin.page.get_by_label("Where the screen is").fill("Policy lobby")
     admin.page.get_by_role("button", name="Make a new link").click()
-    link = admin.page.get_by_role("status").locator("code").inner_text()
+    link = admin.page.get_by_role("status").locator("code").first.inner_text()
     admin.clean("screen links")
 
     screen = watch(site.anonymous())

@@ -19,8 +19,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from daycase.config import Settings
 from daycase.engine.load import builtin_pathway
 from daycase.pathways.schema import FieldSpec, Pathway
+from daycase.services.accounts import User
+from daycase.services.centre_setup import parse_setup
+from daycase.services.runtime import open_runtime
+from tests.support.clock import OFFSET
 from tests.web.served import DESKTOP, Site, screenshot
 
 
@@ -257,11 +262,36 @@ def test_the_viewers_family_board_shows_no_phi(site: Site, seeded: Seeded) -> No
     assert {"Zelda", "Quimby", "T12", "L5", "antithrombotic_not_held"} <= found
 
 
+def _in_rooms(site: Site, seeded: Seeded) -> None:
+    """The day's cases booked into the first room of the set-up (one is made if none)."""
+    with site.server.client(site.server.token("nurse")) as nurse:
+        plan = nurse.get("/api/v1/schedule", params={"date": seeded.day.isoformat()}).json()
+        if not plan["rooms"]:
+            runtime = open_runtime(
+                Settings(db=site.server.db_url, clock_offset_seconds=OFFSET.total_seconds())
+            )
+            try:
+                runtime.change_setup(
+                    parse_setup({"rooms": [{"id": "PX", "name": "Privacy room"}]}),
+                    by=User("admin", "admin"),
+                    expected_version=runtime.setup.current().version,
+                )
+            finally:
+                runtime.close()
+            plan = nurse.get("/api/v1/schedule", params={"date": seeded.day.isoformat()}).json()
+        room = plan["rooms"][0]["room"]
+        for case in plan["unplaced"]:
+            r = nurse.post(
+                "/api/v1/schedule/place", json={"case_id": case["case_id"], "room": room}
+            )
+            assert r.status_code in (200, 409), r.text
+
+
 def test_a_display_link_shows_no_phi_and_can_be_revoked(site: Site, seeded: Seeded) -> None:
     admin = site.page_as("admin", path="/admin/displays")
     admin.get_by_label("Where the screen is").fill("Waiting room east")
     admin.get_by_role("button", name="Make a new link").click()
-    link = admin.get_by_role("status").locator("code").inner_text()
+    link = admin.get_by_role("status").locator("code").first.inner_text()
     assert link.startswith(site.url("/display/"))
     token = link.rsplit("/", 1)[-1]
     assert len(token) >= 32
@@ -272,6 +302,22 @@ def test_a_display_link_shows_no_phi_and_can_be_revoked(site: Site, seeded: Seed
     expect(screen.get_by_role("heading", level=1)).to_have_text("Today's patients")
     _search(site, screen, f"/display/{token}?date={seeded.day}", seeded)
     screenshot(screen, "display-link-board")
+
+    # The same link shows the room board on a staff-area screen: codes, never names.
+    _in_rooms(site, seeded)
+    screen.goto(f"{link}/rooms?date={seeded.day}")
+    strings, levels = _phi_of_the_day(site, seeded.day)
+    for html in (
+        screen.content(),
+        screen.request.get(
+            f"{link}/rooms?date={seeded.day}", headers={"HX-Request": "true"}
+        ).text(),
+    ):
+        # Not blind: the room board shows the codes of the cases it lists.
+        assert any(code in html for code in seeded.codes)
+        assert _phi_found(html, strings, levels) == []
+    staff = site.page_as("nurse", path=f"/rooms?date={seeded.day}")
+    assert {"Zelda", "Quimby"} <= set(_phi_found(staff.content(), strings, levels))
 
     row = admin.get_by_role("row", name="Waiting room east")
     row.get_by_role("button", name="Revoke").click()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -62,6 +63,7 @@ def render(
         "csrf": sess.csrf_for(token) if token else "",
         "tz": runtime.tz,
         "local": lambda dt: local(dt, runtime.tz),
+        "when": lambda at: when(at, runtime.tz),
         "now_local": runtime.now().astimezone(runtime.tz),
         "centre": runtime.centre,
         # One Idempotency-Key per form as rendered: a form sent again after a lost answer
@@ -69,6 +71,17 @@ def render(
         "new_key": lambda: uuid.uuid4().hex,
     }
     return TEMPLATES.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
+
+
+def when(at: datetime | str | None, tz: ZoneInfo) -> str:
+    """A stored instant (or its ISO text) as the centre's clocks show it, with the date:
+    managers' pages never show raw UTC text."""
+    if at is None or at == "":
+        return "—"
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).strftime("%d %b %Y %H:%M")
 
 
 def is_htmx(request: Request) -> bool:
