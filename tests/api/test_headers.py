@@ -209,7 +209,7 @@ def test_a_screen_link_never_comes_from_the_host_header(api: Api) -> None:
             headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"},
         )
     assert made.status_code == 200, made.text
-    link = re.search(r"<code>([^<]+)</code>", made.text)
+    link = re.search(r"New link \(shown once\): <code>([^<]+)</code>", made.text)
     assert link, made.text
     assert "evil.example" not in made.text
     assert link[1].startswith(f"{api.server.url}/display/")

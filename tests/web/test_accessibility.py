@@ -163,10 +163,10 @@ def _board(site: Site, scene: Scene) -> Page:
     """Today's board: a critical alert comes first, repeats of one alert are counted."""
     page = site.page_as("nurse", path=f"/board?date={scene.day}")
     badges = page.locator(f'tr[data-case="{scene.case_id}"] .badge')
-    expect(badges.first).to_have_text("vitals_out_of_range")
+    expect(badges.first).to_have_text("Vitals out of range")
     expect(badges.first).to_have_class(re.compile(r"\bsev-critical\b"))
-    expect(badges.filter(has_text="late_entry")).to_have_text(
-        re.compile(r"^late_entry \u00d7[2-9]$")
+    expect(badges.filter(has_text="Late entry")).to_have_text(
+        re.compile(r"^Late entry \u00d7[2-9]$")
     )
     return page
 

@@ -437,8 +437,13 @@ def test_entries_are_amended_and_voided_from_the_history(site: Site) -> None:
     _amend(nurse, site, vitals, "preop_vitals", {"heart_rate": 84})
     # The original stays readable beside its correction.
     expect(vitals).to_contain_text("Heart rate: 72 /min")
+    # ...marked as amended, and the correction says which entry it corrects.
+    expect(vitals).to_contain_text("amended later")
     expect(history.locator("li", has_text="Amended:")).to_have_text(
-        re.compile(r"Amended: Heart rate: 84 /min — reason: Corrected heart_rate\s*$")
+        re.compile(
+            r"Amended: Heart rate: 84 /min — reason: Corrected heart_rate\s+"
+            r"corrects #\d+ Pre-op vitals\s*$"
+        )
     )
     expect(nurse.locator("#step-preop_vitals tbody")).to_contain_text("84")
     expect(nurse.locator("#step-preop_vitals tbody")).to_contain_text("(amended)")
@@ -448,14 +453,20 @@ def test_entries_are_amended_and_voided_from_the_history(site: Site) -> None:
     medication = history.locator("li", has_text="Medication review at")
     _amend(nurse, site, medication, "medication_review", {"allergies": "sulfa\ncodeine"})
     expect(history.locator("li", has_text="Amended:").last).to_have_text(
-        re.compile(r"Amended: Allergies: sulfa, codeine — reason: Corrected allergies\s*$")
+        re.compile(
+            r"Amended: Allergies: sulfa, codeine — reason: Corrected allergies\s+"
+            r"corrects #\d+ Medication review\s*$"
+        )
     )
     expect(medication).to_contain_text("drug: apixaban")
     desk = site.page_as("front_desk", path=f"/cases/{case_id}")
     check_in = desk.locator(".history li", has_text="Check-in at")
     _amend(desk, site, check_in, "check_in", {"escort_name": "Samuel Amendola"})
     expect(desk.locator(".history li", has_text="Amended:").last).to_have_text(
-        re.compile(r"Amended: Escort name: Samuel Amendola — reason: Corrected escort_name\s*$")
+        re.compile(
+            r"Amended: Escort name: Samuel Amendola — reason: Corrected escort_name\s+"
+            r"corrects #\d+ Check-in\s*$"
+        )
     )
     expect(desk.locator("#step-check_in")).to_contain_text("(amended)")
 

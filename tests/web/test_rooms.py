@@ -58,6 +58,19 @@ def place(site: Site, case_id: str, room: str) -> None:
     assert r.status_code == 200, r.text
 
 
+def _page_showing(site: Site, family: Page, day: str, code: str) -> int:
+    """Go to the family board's page that lists `code` (a long day has several)."""
+    page = 1
+    while True:
+        family.goto(site.url(f"/family?date={day}&page={page}"))
+        if family.get_by_role("row", name=re.compile(code)).count():
+            return page
+        found = re.search(r"Page \d+ of (\d+)", family.content())
+        assert found is not None, f"{code} is not on the family board"
+        assert page < int(found.group(1)), f"{code} is on no page of the family board"
+        page += 1
+
+
 def card(page: Page, name: str) -> Locator:
     return page.get_by_role("region", name=name)
 
@@ -90,7 +103,6 @@ def test_a_charge_nurse_runs_a_four_room_day(site: Site) -> None:
     rooms = site.page_as("nurse", path=f"/rooms?date={day}")
     family = site.page_as("viewer", path=f"/family?date={day}")
     expect(rooms.locator("#rooms[data-live-open]")).to_have_count(1)
-    expect(family.locator("#family[data-live-open]")).to_have_count(1)
     theatre_a = card(rooms, "Theatre A")
     expect(theatre_a).to_contain_text("First case late")
     expect(theatre_a).to_contain_text(re.compile(r"Not arrived, 2\d min past booked time"))
@@ -130,11 +142,20 @@ def test_a_charge_nurse_runs_a_four_room_day(site: Site) -> None:
         "Cancelled Not fasted"
     )
     screenshot(schedule, "schedule-after-changes")
-    d2_code = cases["d2"][1]
-    expect(family.get_by_role("row", name=re.compile(d2_code))).to_contain_text(
-        "Not today", timeout=10_000
-    )
     expect(card(rooms, "Theatre D")).to_contain_text("1 cancelled", timeout=10_000)
+    with site.server.client(site.server.token("viewer")) as viewer:
+        rows = viewer.get("/api/v1/family-board", params={"date": day}).json()
+    assert {r["family_code"]: r["status"] for r in rows}[cases["d2"][1]] == "Not today"
+
+    # The family board follows live too: RoomD1 checks in while the screen shows its page.
+    d1_code = cases["d1"][1]
+    family_page = _page_showing(site, family, day, d1_code)
+    row = family.get_by_role("row", name=re.compile(d1_code))
+    expect(row).to_contain_text("Expected today")
+    expect(family.locator("#family[data-live-open]")).to_have_count(1)
+    site.check_in_api(cases["d1"][0], at=site.now())
+    expect(row).to_contain_text("Getting ready", timeout=10_000)
+    assert family.url.endswith(f"page={family_page}")
 
 
 def test_a_time_based_alert_reaches_an_open_board_with_nobody_recording(site: Site) -> None:
@@ -146,8 +167,8 @@ def test_a_time_based_alert_reaches_an_open_board_with_nobody_recording(site: Si
     expect(board.locator("#board[data-live-open]")).to_have_count(1)
     row = board.locator(f"tr[data-case='{case_id}']")
     expect(row).to_contain_text("Recovery")
-    expect(row).not_to_contain_text("vitals_overdue")
-    expect(row).to_contain_text("vitals_overdue", timeout=25_000)
+    expect(row).not_to_contain_text("Recovery vitals overdue")
+    expect(row).to_contain_text("Recovery vitals overdue", timeout=25_000)
     assert site.now() - arrival_at >= timedelta(minutes=15)
 
 
@@ -181,11 +202,17 @@ def test_a_booking_that_puts_a_patient_in_two_places_is_refused_on_the_page(site
         levels=["L2"],
         scheduled_start=booked,
     )
-    place(site, first, "TA")
+    with site.server.client(site.server.token("nurse")) as nurse:
+        r = nurse.post(
+            "/api/v1/schedule/place", json={"case_id": first, "room": "TA", "position": 1}
+        )
+    assert r.status_code == 200, r.text
     day = site.day_of(first).isoformat()
     page = site.page_as("nurse", path=f"/schedule?date={day}")
     row = page.locator(f"tr[data-case='{second}']")
+    # First in Theatre B while the same patient is first in Theatre A: both from now.
     row.get_by_label("Room for Tess Twin").select_option(label="Theatre B")
+    row.get_by_label("at position").fill("1")
     row.get_by_role("button", name="Book").click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("Not saved")
@@ -198,3 +225,51 @@ def test_a_booking_that_puts_a_patient_in_two_places_is_refused_on_the_page(site
         expect(screen.get_by_role("heading", level=1)).to_have_text(
             "Not available for this sign-in"
         )
+
+
+def test_the_family_tv_pages_a_long_day_with_the_ended_rows_last(site: Site) -> None:
+    """Fourteen patients two hours from now: twelve a page, the cancelled one on the last
+    page after everyone still here, and no sign-out button on the screen."""
+    start = site.now() + timedelta(hours=2)
+    codes = [
+        site.open_case(
+            mrn=f"H-tv-{i}",
+            given_name="Tova",
+            family_name=f"Screen{i}",
+            birth_date="1944-04-04",
+            levels=["L1"],
+            scheduled_start=start,
+        )
+        for i in range(14)
+    ]
+    with site.server.client(site.server.token("nurse")) as nurse:
+        r = nurse.post(
+            f"/api/v1/cases/{codes[0][0]}/events",
+            json={"step": "cancelled", "at": site.now().isoformat(), "data": {"reason": "unwell"}},
+        )
+        assert r.status_code == 201, r.text
+    day = site.day_of(codes[0][0]).isoformat()
+    tv = site.page_as("viewer", path=f"/family?date={day}&page=1")
+    expect(tv.get_by_text(re.compile(r"Page 1 of \d+"))).to_be_visible()
+    expect(tv.locator("#family tbody tr")).to_have_count(12)
+    expect(tv.get_by_role("button", name="Sign out")).to_have_count(0)
+    shown: list[str] = []
+    pages = int(re.findall(r"of (\d+)", tv.get_by_text(re.compile("Page 1 of")).inner_text())[0])
+    for page in range(1, pages + 1):
+        tv.goto(site.url(f"/family?date={day}&page={page}"))
+        shown += tv.locator("#family tbody td.code").all_inner_texts()
+        assert tv.locator("#family tbody tr").count() <= 12
+    cancelled = codes[0][1]
+    assert cancelled in shown
+    statuses = {code: i for i, code in enumerate(shown)}
+    # Everyone still expected comes before the cancelled patient.
+    assert all(statuses[code] < statuses[cancelled] for _, code in codes[1:])
+    assert tv.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    phone = site.page_as(
+        "viewer", path=f"/family?date={day}", viewport={"width": 390, "height": 844}
+    )
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    board = site.page_as("nurse", path=f"/board?date={day}", viewport={"width": 390, "height": 844})
+    expect(board.locator(f"tr[data-case='{codes[1][0]}']")).to_be_visible()
+    assert board.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(board, "board-390-phone")

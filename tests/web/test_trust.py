@@ -120,9 +120,24 @@ def test_a_physician_refused_on_role_may_record_anyway(site: Site) -> None:
     expect(doc.locator("#saved-notice")).to_have_text("Pre-op vitals recorded (override)")
 
 
+def test_correction_forms_are_offered_only_to_who_may_correct(site: Site) -> None:
+    """A correction is the author's role's, or a physician's: the nurse gets no form for
+    the front desk's check-in, the proceduralist does."""
+    case_id, _ = _case(site, "MRN-T8006", ["L5"])
+    nurse = site.page_as("nurse", path=f"/cases/{case_id}")
+    check_in = nurse.locator(".history li", has_text="Check-in at")
+    expect(check_in).to_be_visible()
+    expect(check_in.get_by_text("Amend or void")).to_have_count(0)
+    doc = site.page_as("proceduralist", path=f"/cases/{case_id}")
+    expect(
+        doc.locator(".history li", has_text="Check-in at").get_by_text("Amend or void")
+    ).to_have_count(1)
+
+
 def test_an_impossible_corrected_time_is_a_field_problem(site: Site) -> None:
     case_id, _ = _case(site, "MRN-T8005", ["L5"])
-    nurse = site.page_as("nurse", path=f"/cases/{case_id}")
+    # The front desk recorded the check-in, so the front desk may correct it.
+    nurse = site.page_as("front_desk", path=f"/cases/{case_id}")
     item = _amend_form(nurse, "Check-in at")
     item.locator('[name="at"]').fill("9999-12-31T23:59")
     item.get_by_label("Reason for the correction").fill("Clock typo")

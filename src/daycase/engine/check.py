@@ -101,7 +101,7 @@ def decide_record(
     raw_level = cmd.data.get("level") if isinstance(cmd.data, dict) else None
     level = raw_level if isinstance(raw_level, str) else None
     at_ok = cmd.at.tzinfo is not None
-    alerts_at = _alerts_at(pathway)
+    alerts_at = gate_alerts_at(pathway)
 
     role_listed = role in step.roles and not _role_expired(step, state, role)
     if not role_listed and not can_override:
@@ -180,7 +180,7 @@ def decide_amend(
             merged[key] = value
     raw_level = merged.get("level") if step.when == "per_level" else None
     level = raw_level if isinstance(raw_level, str) else target.level
-    alerts_at = _alerts_at(pathway)
+    alerts_at = gate_alerts_at(pathway)
 
     def blocked() -> list[Unmet]:
         """The step's gate at the corrected time, over the others: the entry left out."""
@@ -294,7 +294,7 @@ def _reason_problems(reason: object, name: str) -> dict[str, str]:
     return {name: problem} if problem else {}
 
 
-def _alerts_at(pathway: Pathway) -> AlertsAt:
+def gate_alerts_at(pathway: Pathway) -> AlertsAt:
     """What gates asking for "no active alert" read: the alerts active at a clinical time.
 
     For one decision: the state does not change meanwhile, so every alert worked out once

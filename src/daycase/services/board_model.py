@@ -119,8 +119,13 @@ class BoardModel:
     def board(self, on: date, *, now: datetime) -> list[BoardRow]:
         return [staff for staff, _ in self.day(on, now=now)]
 
-    def family_board(self, on: date, *, now: datetime) -> list[FamilyRow]:
-        return [family for _, family in self.day(on, now=now)]
+    def family_board(self, on: date, *, now: datetime, ended_last: bool = False) -> list[FamilyRow]:
+        """The waiting-room rows in booked order; with `ended_last`, the patients whose day
+        has ended (gone home, staying, moved, not today) after those still here."""
+        kept = self._day(on, now)
+        if ended_last:
+            kept.sort(key=lambda k: k.facts.closed)
+        return [k.stamped(now)[1] for k in kept]
 
     def case(self, case_id: str, *, now: datetime) -> tuple[BoardRow, FamilyRow] | None:
         """One case's rows as stored now; None when there is no such case."""

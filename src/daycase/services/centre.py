@@ -41,6 +41,19 @@ class Centre:
         titles = {r.id: r.title for p in self._pathways for r in p.roles}
         return titles | {r.id: r.title for r in latest.roles}
 
+    @cached_property
+    def alert_titles(self) -> dict[str, str]:
+        """Each alert code's title for people (the latest version's wording wins)."""
+        titles: dict[str, str] = {}
+        for pathway in self._pathways:
+            titles |= {a.code: a.title for a in pathway.alerts if a.title}
+        latest = self.pathway()
+        return titles | {a.code: a.title for a in latest.alerts if a.title}
+
+    def alert_title(self, code: str) -> str:
+        """ "Recovery vitals overdue", not `vitals_overdue`: staff read titles, the API codes."""
+        return self.alert_titles.get(code) or code.replace("_", " ").capitalize()
+
     def is_admin(self, role: str) -> bool:
         return role in self.admin_roles
 

@@ -64,6 +64,7 @@ def render(
         "tz": runtime.tz,
         "local": lambda dt: local(dt, runtime.tz),
         "when": lambda at: when(at, runtime.tz),
+        "alert_title": runtime.centre.alert_title,
         "now_local": runtime.now().astimezone(runtime.tz),
         "centre": runtime.centre,
         # One Idempotency-Key per form as rendered: a form sent again after a lost answer

@@ -7,6 +7,8 @@ template; htmx requests get just the part of the page that changed.
 from __future__ import annotations
 
 import math
+from datetime import date
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -33,6 +35,9 @@ from daycase.web.common import (
 )
 
 router = APIRouter(include_in_schema=False)
+# A waiting-room screen shows this many rows at a time, turning pages this often.
+FAMILY_ROWS = 12
+FAMILY_PAGE_S = 15
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -171,21 +176,47 @@ def board_page(
 
 @router.get("/family", response_class=HTMLResponse)
 def family_page(
-    request: Request, runtime: RuntimeDep, user: PageUser, date: str | None = None
+    request: Request,
+    runtime: RuntimeDep,
+    user: PageUser,
+    date: str | None = None,
+    page: str | None = None,
 ) -> Response:
     on = day_or_today(runtime, date)
-    rows = runtime.boards.family_board(on, now=runtime.now())
+    chosen = int(page) if page and page.isdigit() else None
     partial = "_family_table.html" if is_htmx(request) else "family.html"
     return render(
         request,
         runtime,
         partial,
         user=user,
-        rows=rows,
+        **family_screen(runtime, on, chosen),
         day=on,
         stream="/api/v1/stream",
-        refresh=f"/family?date={on}",
+        # The stream says when a row changed; the timer turns the pages of a long day
+        # (a page chosen in the address stays chosen).
+        every_s=FAMILY_PAGE_S,
+        refresh=f"/family?date={on}" + (f"&page={chosen}" if chosen else ""),
     )
+
+
+def family_screen(runtime: Runtime, on: date, chosen: int | None = None) -> dict[str, Any]:
+    """One screenful of the waiting-room board: a long day is shown a page at a time,
+    the page turning every `FAMILY_PAGE_S` seconds (the page is picked from the clock,
+    so every screen and every refresh agree) unless one is `chosen` (1-based), with the
+    patients still here first."""
+    now = runtime.now()
+    rows = runtime.boards.family_board(on, now=now, ended_last=True)
+    pages = max(1, math.ceil(len(rows) / FAMILY_ROWS))
+    if chosen is not None and 1 <= chosen <= pages:
+        page = chosen - 1
+    else:
+        page = int(now.timestamp() // FAMILY_PAGE_S) % pages
+    return {
+        "rows": rows[page * FAMILY_ROWS : (page + 1) * FAMILY_ROWS],
+        "page": page + 1,
+        "pages": pages,
+    }
 
 
 @router.get("/display/{token}", response_class=HTMLResponse)
@@ -203,16 +234,16 @@ def display_page(
             text="Ask the front desk for a new link.",
         )
     on = day_or_today(runtime, date)
-    rows = runtime.boards.family_board(on, now=runtime.now())
     partial = "_family_table.html" if is_htmx(request) else "family.html"
     return render(
         request,
         runtime,
         partial,
         user=None,
-        rows=rows,
+        **family_screen(runtime, on),
         day=on,
         stream=None,
+        every_s=None,
         refresh=f"/display/{quote(token)}" + (f"?date={on}" if date else ""),
     )
 

@@ -7,11 +7,12 @@ scenario runner would say.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from daycase.engine.alerts import Alert
+from daycase.engine.check import gate_alerts_at
 from daycase.engine.evaluate import Evaluation
 from daycase.engine.events import CaseOpened, EventAmended, EventVoided, StepRecorded
 from daycase.engine.fold import CaseState, Entry
@@ -43,6 +44,8 @@ class StepView:
     levels: list[str]
     can_record: bool
     columns: list[str] = field(default_factory=list)
+    # What a blocked step waits for, in the gate's words, before anyone presses Record.
+    waiting_for: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -50,6 +53,12 @@ class PhaseView:
     id: str
     title: str
     steps: list[StepView]
+    # Every step done or not needed, and the case moved past it: shown folded.
+    finished: bool = False
+
+    @property
+    def due(self) -> list[StepView]:
+        return [sv for sv in self.steps if sv.status in ("due", "overdue")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,10 @@ class HistoryItem:
     target: str | None
     voided: bool
     correctable: bool
+    # For a correction: the entry it corrects ("#4 Pre-op vitals"); for an original: whether
+    # a later correction changed it.
+    corrects: str | None = None
+    amended: bool = False
 
 
 def _fmt(value: object) -> str:
@@ -146,16 +159,34 @@ def checklist(
             )
         else:
             can_record = can_record and not closed
+        status = ev.steps[step.id]
+        waiting = (
+            [
+                u.message
+                for u in unmet_conditions(
+                    pathway, step, state, at=now, level=None, alerts_at=gate_alerts_at(pathway)
+                )
+            ]
+            if status == "blocked" and step.when != "per_level"
+            else []
+        )
         view = StepView(
             step=step,
-            status=ev.steps[step.id],
+            status=status,
             entries=entries,
             widgets=widgets(pathway, step),
             levels=levels,
             can_record=can_record,
             columns=[n for n in step.fields if n != "level"] if step.when == "repeat" else [],
+            waiting_for=waiting,
         )
         (outcome if step.need == "terminal" else phases.get(step.phase, outcome)).steps.append(view)
+    order = [ph.id for ph in pathway.phases]
+    current = order.index(ev.phase) if ev.phase in order else len(order)
+    for view_phase in phases.values():
+        passed = view_phase.id in order and order.index(view_phase.id) < current
+        settled = all(sv.status in ("done", "not_needed", "skipped") for sv in view_phase.steps)
+        view_phase.finished = passed and settled
     return [p for p in [*phases.values(), outcome] if p.steps]
 
 
@@ -163,6 +194,8 @@ def history(pathway: Pathway, state: CaseState, *, tz: ZoneInfo) -> list[History
     """Every event in order: originals stay readable beside their corrections."""
     items: list[HistoryItem] = []
     steps_of: dict[str, str] = {}  # event id -> step, for the labels of a correction
+    seq_of: dict[str, int] = {}
+    amended: set[str] = set()
     for e in state.history:
         if isinstance(e, CaseOpened):
             text, target = f"Case opened for levels {', '.join(e.levels)}", None
@@ -178,6 +211,7 @@ def history(pathway: Pathway, state: CaseState, *, tz: ZoneInfo) -> list[History
             text = f"{step.title}{where} at {local(e.at, tz)}: {said}{extra}{note}"
             target, kind = None, "recorded"
         elif isinstance(e, EventAmended):
+            amended.add(e.target_event_id)
             parts = []
             if e.at:
                 parts.append(f"time → {local(e.at, tz)}")
@@ -192,6 +226,12 @@ def history(pathway: Pathway, state: CaseState, *, tz: ZoneInfo) -> list[History
         else:
             assert isinstance(e, EventVoided)
             text, target, kind = f"Voided — reason: {e.reason}", e.target_event_id, "voided"
+        seq_of[e.event_id] = e.seq
+        corrects = (
+            f"#{seq_of[target]} {pathway.step(steps_of[target]).title}"
+            if target in seq_of and target in steps_of
+            else None
+        )
         items.append(
             HistoryItem(
                 seq=e.seq,
@@ -204,9 +244,10 @@ def history(pathway: Pathway, state: CaseState, *, tz: ZoneInfo) -> list[History
                 target=target,
                 voided=e.event_id in state.voided,
                 correctable=isinstance(e, StepRecorded) and e.event_id not in state.voided,
+                corrects=corrects,
             )
         )
-    return items
+    return [replace(item, amended=item.event_id in amended) for item in items]
 
 
 def _patch_text(step: Step, patch: Mapping[str, object], tz: ZoneInfo) -> str:

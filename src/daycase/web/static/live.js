@@ -73,6 +73,10 @@
     kept = null;
   });
 
+  // A board longer than one screen turns its pages on a timer, stream or no stream.
+  const every = Number(region.getAttribute("data-live-every"));
+  if (every > 0) { window.setInterval(refresh, every * 1000); }
+
   if (streamUrl) {
     const source = new EventSource(streamUrl);
     source.addEventListener("open", function () { region.setAttribute("data-live-open", ""); });
