@@ -164,6 +164,14 @@ class AccountService:
             raise AccountError(f"no user {name}")
         self.sessions.forget_user(name)
 
+    def change_role(self, name: str, role: str) -> None:
+        """Give a user another role; every sign-in they have ends (sign in again)."""
+        if role not in self.roles:
+            raise AccountError(f"role: must be one of {', '.join(sorted(self.roles))}")
+        if not self.accounts.set_role(name, role=role):
+            raise AccountError(f"no user {name}")
+        self.sessions.forget_user(name)
+
     def unlock(self, name: str, *, by: str) -> bool:
         """Let new browsers sign in as `name` again at once; whether it was locked or counted."""
         user = self.accounts.user(name) if NAME_RE.match(name) else None

@@ -129,6 +129,16 @@ class SqlAccounts:
                 conn.execute(tokens_table.delete().where(tokens_table.c.user_name == name))
         return result.rowcount == 1
 
+    def set_role(self, name: str, *, role: str) -> bool:
+        """A new role ends every sign-in the user has: a token keeps the role it was
+        issued with, and must not keep the old role's reach."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                users_table.update().where(users_table.c.name == name).values(role=role)
+            )
+            conn.execute(tokens_table.delete().where(tokens_table.c.user_name == name))
+        return result.rowcount == 1
+
     def add_token(
         self, *, token_hash: str, user_name: str, issued_at: datetime, expires_at: datetime
     ) -> None:

@@ -22,6 +22,7 @@ def install_web(app: FastAPI) -> None:
         pages,
         patient_pages,
         room_pages,
+        user_pages,
     )
     from daycase.web.common import LoginRequired, NotAllowed, render
 
@@ -30,7 +31,15 @@ def install_web(app: FastAPI) -> None:
         StaticFiles(directory=str(resources.files("daycase.web").joinpath("static"))),
         name="static",
     )
-    for module in (pages, case_pages, patient_pages, admin_pages, centre_pages, room_pages):
+    for module in (
+        pages,
+        case_pages,
+        patient_pages,
+        admin_pages,
+        centre_pages,
+        room_pages,
+        user_pages,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

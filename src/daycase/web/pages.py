@@ -17,13 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from daycase.api import signin
 from daycase.api.deps import RuntimeDep
 from daycase.services.access import reader_of
-from daycase.services.accounts import AccountError, SignInRefused, User
+from daycase.services.accounts import SignInRefused
 from daycase.services.calls import calls_to_make
 from daycase.services.passwords import HashingBusy
 from daycase.services.runtime import Runtime
 from daycase.web import session as sess
 from daycase.web.common import (
-    NotAllowed,
     PageUser,
     StaffPage,
     checked_form,
@@ -245,44 +244,4 @@ def display_page(
         stream=None,
         every_s=None,
         refresh=f"/display/{quote(token)}" + (f"?date={on}" if date else ""),
-    )
-
-
-# ------------------------------------------------------------------ users (admin)
-
-
-@router.get("/admin/users", response_class=HTMLResponse)
-def users_page(request: Request, runtime: RuntimeDep, user: StaffPage) -> Response:
-    if not runtime.centre.is_admin(user.role):
-        raise NotAllowed
-    return _users(request, runtime, user, done=None)
-
-
-@router.post("/admin/users/{name}/unlock", response_class=HTMLResponse)
-async def unlock_user(
-    request: Request, runtime: RuntimeDep, user: StaffPage, name: str
-) -> Response:
-    """Let new browsers sign in as `name` again at once (the admin's unlock)."""
-    if not runtime.centre.is_admin(user.role):
-        raise NotAllowed
-    await checked_form(request)
-    try:
-        runtime.accounts.unlock(name, by=f"{user.name} (users page)")
-    except AccountError:
-        return _users(request, runtime, user, done=f"There is no user {name}.", status=404)
-    return _users(request, runtime, user, done=f"{name} can sign in again from any computer.")
-
-
-def _users(
-    request: Request, runtime: Runtime, user: User, *, done: str | None, status: int = 200
-) -> Response:
-    return render(
-        request,
-        runtime,
-        "users.html",
-        status,
-        user=user,
-        users=runtime.accounts.users(),
-        locked=runtime.accounts.locked_until(),
-        done=done,
     )
