@@ -71,7 +71,7 @@ def test_amended_data_is_still_validated() -> None:
     )
     assert (diastolic.kind, diastolic.fields) == (
         "invalid",
-        {"bp_diastolic": "must be below bp_systolic (130)"},
+        {"bp_diastolic": "must be below Systolic BP (130)"},
     )
     assert (unknown.kind, unknown.fields) == (
         "invalid",

@@ -60,12 +60,12 @@ def invalid_fields(
         ),
         pytest.param(
             {"bp_systolic": 120, "bp_diastolic": 120},
-            {"bp_diastolic": "must be below bp_systolic (120)"},
+            {"bp_diastolic": "must be below Systolic BP (120)"},
             id="diastolic-equal-systolic",
         ),
         pytest.param(
             {"bp_systolic": 120, "bp_diastolic": 130},
-            {"bp_diastolic": "must be below bp_systolic (120)"},
+            {"bp_diastolic": "must be below Systolic BP (120)"},
             id="diastolic-above-systolic",
         ),
     ],

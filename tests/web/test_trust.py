@@ -170,3 +170,20 @@ def test_a_save_that_fails_says_so_and_keeps_the_form(site: Site) -> None:
     assert [e["step"] for e in _events(site, case_id) if e.get("step") == "preop_vitals"] == [
         "preop_vitals"
     ]
+
+
+def test_refusals_and_choices_are_in_the_words_staff_read(site: Site) -> None:
+    """A field problem names the field as the form labels it; choices read as words."""
+    case_id, _ = _case(site, "MRN-T8007", ["L5"])
+    nurse = site.page_as("nurse", path=f"/cases/{case_id}")
+    form = open_step_form(nurse, "preop_vitals")
+    fill_fields(form, site, "preop_vitals", {**VITALS, "bp_systolic": 120, "bp_diastolic": 125})
+    form.get_by_role("button", name="Record", exact=True).click()
+    card = nurse.locator("#step-preop_vitals")
+    expect(card.get_by_role("alert")).to_have_text("Diastolic BP must be below Systolic BP (120)")
+    expect(card.locator(".error")).to_have_text("must be below Systolic BP (120)")
+    anesthesia = site.page_as("anesthesia", path=f"/cases/{case_id}")
+    consult = open_step_form(anesthesia, "anesthesia_consult")
+    plan = consult.get_by_label("Anesthesia plan")
+    expect(plan.locator("option")).to_have_text(["Choose…", "General", "Local with sedation"])
+    expect(anesthesia.get_by_text("Record WHO Sign In")).to_be_visible()

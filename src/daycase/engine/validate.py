@@ -73,7 +73,8 @@ def validate_fields(
         if other and name in clean and other in clean:
             mine, theirs = clean[name], clean[other]
             if isinstance(mine, int | float) and isinstance(theirs, int | float) and mine >= theirs:
-                problems[f"{prefix}{name}"] = f"must be below {other} ({_fmt(theirs)})"
+                said = specs[other].label or other
+                problems[f"{prefix}{name}"] = f"must be below {said} ({_fmt(theirs)})"
     return clean, problems
 
 

@@ -25,7 +25,14 @@ from daycase.services.accounts import User
 from daycase.services.cases import WriteKey, request_digest
 from daycase.services.runtime import Runtime
 from daycase.web.common import StaffPage, checked_form, form_text, is_htmx, render
-from daycase.web.forms import FormProblem, form_values, parse, parse_time, widgets
+from daycase.web.forms import (
+    FormProblem,
+    form_values,
+    parse,
+    parse_time,
+    widgets,
+    worded_problems,
+)
 from daycase.web.session import CSRF_FIELD
 from daycase.web.views import alert_rows, checklist, history
 
@@ -225,13 +232,25 @@ async def record(request: Request, runtime: RuntimeDep, user: StaffPage, case_id
         key=_write_key(request, form),
     )
     if isinstance(result, Refusal):
-        outcome.update(kind=result.kind, messages=list(result.messages), fields=dict(result.fields))
+        outcome.update(
+            kind=result.kind,
+            messages=_said(pathway.step(step_id), result),
+            fields=dict(result.fields),
+        )
         outcome["can_override"] = _can_override(pathway, pathway.step(step_id), user, result)
         status = {"invalid": 422, "role": 403}.get(result.kind, 409)
         return _after(request, runtime, user, case_id, outcome, status)
     title = pathway.step(step_id).title
     outcome = {"saved": f"{title} recorded" + (" (override)" if result.override else "")}
     return _after(request, runtime, user, case_id, outcome, 200)
+
+
+def _said(step: Step, refusal: Refusal) -> list[str]:
+    """A refusal in the form's words: field problems name the field as its label does
+    ("Diastolic BP must be below Systolic BP (120)"), not as the API's key."""
+    if refusal.kind == "invalid" and refusal.fields:
+        return worded_problems(step, refusal.fields)
+    return list(refusal.messages)
 
 
 def _can_override(pathway: Pathway, step: Step, user: User, refusal: Refusal) -> bool:
@@ -318,7 +337,7 @@ async def amend(
         key=_write_key(request, form),
     )
     if isinstance(result, Refusal):
-        outcome.update(kind=result.kind, messages=list(result.messages), fields=dict(result.fields))
+        outcome.update(kind=result.kind, messages=_said(step, result), fields=dict(result.fields))
         outcome["can_override"] = _can_override(pathway, step, user, result)
         return _after(
             request, runtime, user, case_id, outcome, 422 if result.kind == "invalid" else 409

@@ -17,9 +17,12 @@ from daycase.api.deps import RuntimeDep
 from daycase.services.accounts import User
 from daycase.services.runtime import Runtime
 from daycase.web import session as sess
+from daycase.web.forms import value_words
 from daycase.web.views import local
 
 TEMPLATES = Jinja2Templates(directory=str(resources.files("daycase.web").joinpath("templates")))
+# Macros imported from _fields.html do not see a render's context; they see the globals.
+TEMPLATES.env.globals["value_words"] = value_words
 
 
 class LoginRequired(Exception):

@@ -39,6 +39,53 @@ class Widget:
     rows: int = 0
 
 
+# Words for enum values where "replace _ and capitalise" reads wrong; the pathway file keeps
+# the ids (a released version's file cannot change), the pages show these.
+VALUE_WORDS = {
+    "local_sedation": "Local with sedation",
+    "not_applicable": "Not applicable",
+    "not_needed": "Not needed",
+    "ct": "CT",
+    "mri": "MRI",
+    "xray": "X-ray",
+    "iv": "IV (into a vein)",
+    "otc": "Over the counter",
+    "reduced_both": "Reduced on both sides",
+    "reduced_left": "Reduced on the left",
+    "reduced_right": "Reduced on the right",
+    "new_back_pain": "New back pain",
+    "dyspnea": "Shortness of breath (dyspnea)",
+    "emergency_department": "Emergency department",
+}
+
+
+def value_words(value: str) -> str:
+    """An enum value as staff read it: "Local with sedation", not `local_sedation`."""
+    return VALUE_WORDS.get(value) or value.replace("_", " ").capitalize()
+
+
+def field_words(step: Step, path: str) -> str:
+    """A field's name as the form labels it ("Diastolic BP"); a nested one keeps its row
+    ("Medications, row 2: name")."""
+    spec = step.fields.get(path)
+    if spec is not None:
+        return spec.label or path.replace("_", " ").capitalize()
+    head, _, rest = path.partition("[")
+    outer = step.fields.get(head)
+    if outer is not None and rest:
+        number, _, inner = rest.partition("]")
+        row = f", row {int(number) + 1}" if number.isdigit() else ""
+        return (
+            f"{outer.label or head.replace('_', ' ').capitalize()}{row}{inner.replace('.', ': ')}"
+        )
+    return path.replace("_", " ").capitalize()
+
+
+def worded_problems(step: Step, problems: Mapping[str, str]) -> list[str]:
+    """Field problems as sentences: "Diastolic BP must be below Systolic BP (120)"."""
+    return [f"{field_words(step, path)} {problem}" for path, problem in problems.items()]
+
+
 def widgets(pathway: Pathway, step: Step) -> list[Widget]:
     """The inputs of a step's form, in the pathway's field order (`level` handled apart)."""
     return [_widget(pathway, name, spec) for name, spec in step.fields.items() if name != "level"]

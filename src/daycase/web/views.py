@@ -18,7 +18,7 @@ from daycase.engine.events import CaseOpened, EventAmended, EventVoided, StepRec
 from daycase.engine.fold import CaseState, Entry
 from daycase.engine.gates import unmet_conditions
 from daycase.pathways.schema import Pathway, Step
-from daycase.web.forms import Widget, widgets
+from daycase.web.forms import Widget, value_words, widgets
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +97,8 @@ def summary(step: Step, data: Mapping[str, object], *, tz: ZoneInfo) -> str:
         spec = step.fields.get(name)
         if spec is not None and spec.type == "time" and isinstance(value, str):
             value = datetime.fromisoformat(value).astimezone(tz).strftime("%d %b %H:%M")
+        if spec is not None and spec.type == "enum" and isinstance(value, str):
+            value = value_words(value)
         label = spec.label if spec and spec.label else name.replace("_", " ")
         unit = f" {spec.unit}" if spec and spec.unit else ""
         parts.append(f"{label}: {_fmt(value)}{unit}")
