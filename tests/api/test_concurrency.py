@@ -187,6 +187,9 @@ class CountingStore:
     def family_codes(self, *, on: date) -> set[str]:
         return self.inner.family_codes(on=on)
 
+    def day_signature(self, *, on: date) -> tuple[int, int]:
+        return self.inner.day_signature(on=on)
+
     def subscribe(self, subscriber: Subscriber) -> None:
         self.inner.subscribe(subscriber)
 

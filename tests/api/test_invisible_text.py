@@ -83,5 +83,5 @@ def test_a_screen_label_refuses_invisible_characters(api: Api) -> None:
         refused = admin.post("/admin/displays", data={"label": "Lobby\u202e ysal", "csrf": csrf[1]})
         assert refused.status_code == 422
         assert "invisible or text-direction characters (found U+202E)" in refused.text
-        assert "<code>" not in refused.text  # no link was made
+        assert "New link (shown once)" not in refused.text  # no link was made
         assert admin.get("/admin/displays").text.count("<tr>") == before

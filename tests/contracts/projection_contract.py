@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from daycase.engine.commands import Actor, AmendEvent, RecordStep, VoidEvent
 from daycase.engine.events import StepRecorded
 from daycase.services.access import Reader
-from daycase.services.board import board, family_board
+from daycase.services.board import BoardRow, board, family_board
 from daycase.services.board_model import BoardModel
 from daycase.services.cases import CaseService
 from daycase.services.views import board_row_json
@@ -190,3 +190,60 @@ class ProjectionContract:
         assert again != first
         assert model.case(opened.case_id, now=clock.now) is not None
         assert model.case("nobody", now=clock.now) is None
+
+    def test_a_kept_day_is_served_again_only_while_nothing_it_shows_changed(
+        self, store: EventStore
+    ) -> None:
+        """The day's JSON and a page's rows are made once and served again: until a write
+        (by anyone), a row's time coming, or a row's minutes in phase turning over."""
+        day = date(2027, 7, 1)
+        clock = _Clock(datetime(2027, 7, 1, 6, 0, 10, tzinfo=EST))
+        service = CaseService(store, clock=clock)
+        other = CaseService(store, clock=clock)
+        model = BoardModel(service, clock=clock)
+        opened = open_one_level(service, start=clock.now + timedelta(hours=1))
+        other.record(
+            opened.case_id,
+            RecordStep(
+                actor=Actor("n", "nurse"),
+                step="check_in",
+                at=clock.now,
+                data=data_for("check_in", version="2.0"),
+            ),
+        )
+        made: list[int] = []
+
+        def rows() -> list[BoardRow]:
+            def build(found: list[BoardRow]) -> list[BoardRow]:
+                made.append(1)
+                return found
+
+            return model.memo(day, now=clock.now, key="test", build=build)
+
+        def same_as_fresh() -> None:
+            assert rows() == board(service, on=day, now=clock.now)
+            text, _ = model.board_json(day, now=clock.now, reader=READERS[0])
+            assert json.loads(text) == [
+                {**board_row_json(READERS[0].board_row(r)), "withheld": READERS[0].withheld}
+                for r in board(service, on=day, now=clock.now)
+            ]
+
+        same_as_fresh()
+        clock.now += timedelta(seconds=40)  # 0 min 40 s in pre-op: nothing shown changed
+        same_as_fresh()
+        assert len(made) == 1
+        clock.now += timedelta(seconds=25)  # 1 min 5 s: the minutes turned over
+        same_as_fresh()
+        assert len(made) == 2
+        assert rows()[0].minutes_in_phase == 1
+        other.record(  # another writer: the next read sees it
+            opened.case_id,
+            RecordStep(
+                actor=Actor("n", "nurse"),
+                step="preop_vitals",
+                at=clock.now,
+                data=data_for("preop_vitals", version="2.0"),
+            ),
+        )
+        same_as_fresh()
+        assert len(made) == 3

@@ -160,6 +160,18 @@ class StoreContract(ABC):
         assert store.cases(on=date(2025, 6, 4)) == []
         assert {c.case_id for c in store.cases()} == set(starts)
 
+    def test_a_days_signature_changes_with_every_case_and_every_append(
+        self, store: EventStore
+    ) -> None:
+        day = date(2025, 6, 2)
+        assert store.day_signature(on=day) == (0, 0)
+        store.append([opened("c1")], expected_seq=0)
+        store.append([opened("c2", family_code="F-2")], expected_seq=0)
+        assert store.day_signature(on=day) == (2, 2)
+        store.append([recorded("c1", 2)], expected_seq=1)
+        assert store.day_signature(on=day) == (2, 3)
+        assert store.day_signature(on=date(2025, 6, 3)) == (0, 0)
+
     def test_an_unknown_case_loads_empty(self, store: EventStore) -> None:
         store.append(history("c1"), expected_seq=0)
 

@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import TypeVar, cast
 
 from daycase.engine.changes import next_change_at
 from daycase.engine.evaluate import evaluate
@@ -44,8 +46,10 @@ from daycase.store.base import CaseSummary
 from daycase.types import JSON, JSONObject
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # A 100-room health system has ~600 cases a day; a few days of them fit many times over.
 KEPT_CASES = 20_000
+KEPT_DAYS = 8
 TICK_S = 1.0
 
 
@@ -80,6 +84,40 @@ class _Kept:
         )
 
 
+@dataclass(slots=True)
+class _DayView:
+    """A day's kept rows as of `signature`, good until a row's time comes (`valid_until`);
+    `memo` holds what was made of them, good until a row's minutes turn over."""
+
+    signature: tuple[int, int]
+    kept: list[_Kept]
+    built_at: datetime
+    valid_until: datetime | None
+    minutes_until: datetime | None
+    memo: dict[Hashable, object] = field(default_factory=dict)
+
+    def current(self, signature: tuple[int, int], now: datetime) -> bool:
+        return (
+            self.signature == signature
+            and self.built_at <= now
+            and (self.valid_until is None or now < self.valid_until)
+        )
+
+
+def _next_minute(kept: list[_Kept], now: datetime) -> datetime | None:
+    """The first instant after `now` at which some row's whole minutes in phase go up."""
+    soonest: datetime | None = None
+    for k in kept:
+        since = k.staff.phase_since
+        if since is None:
+            continue
+        elapsed = max(0.0, (now - since).total_seconds())
+        turn = since + timedelta(seconds=(math.floor(elapsed / 60) + 1) * 60)
+        if soonest is None or turn < soonest:
+            soonest = turn
+    return soonest
+
+
 class BoardModel:
     """Board and family rows per case, current on every read; safe across threads."""
 
@@ -87,6 +125,7 @@ class BoardModel:
         self._service = service
         self._clock = clock
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._views: OrderedDict[date, _DayView] = OrderedDict()
         self._lock = threading.Lock()
 
     # --- reads ---------------------------------------------------------------------
@@ -99,18 +138,51 @@ class BoardModel:
         """The staff board of `on` as `reader` may see it, as the API's JSON text, and the
         ids of the cases it shows (for the read audit)."""
         key = "clinical" if reader.clinical else reader.role
-        parts: list[str] = []
-        kept_rows = self._day(on, now)
-        for kept in kept_rows:
-            fragment = kept.fragments.get(key)
-            if fragment is None:
-                row = board_row_json(reader.board_row(kept.staff))
-                withheld: list[JSON] = list(reader.withheld)
-                fragment = _split_at_minutes({**row, "withheld": withheld})
-                kept.fragments[key] = fragment
-            minutes = minutes_since(kept.staff.phase_since, now)
-            parts.append(fragment[0] + ("null" if minutes is None else str(minutes)) + fragment[1])
-        return "[" + ",".join(parts) + "]", [kept.staff.case_id for kept in kept_rows]
+
+        def build(kept_rows: list[_Kept]) -> tuple[str, list[str]]:
+            parts: list[str] = []
+            for kept in kept_rows:
+                fragment = kept.fragments.get(key)
+                if fragment is None:
+                    row = board_row_json(reader.board_row(kept.staff))
+                    withheld: list[JSON] = list(reader.withheld)
+                    fragment = _split_at_minutes({**row, "withheld": withheld})
+                    kept.fragments[key] = fragment
+                minutes = minutes_since(kept.staff.phase_since, now)
+                shown = "null" if minutes is None else str(minutes)
+                parts.append(fragment[0] + shown + fragment[1])
+            return "[" + ",".join(parts) + "]", [kept.staff.case_id for kept in kept_rows]
+
+        return self._memo(on, now=now, key=("json", key), build=build)
+
+    def memo(
+        self, on: date, *, now: datetime, key: Hashable, build: Callable[[list[BoardRow]], T]
+    ) -> T:
+        """What `build` makes of the day's staff rows (a page's table), made once and served
+        again until the day changes: a case written, a row's time come, or any row's
+        minutes in phase turning over. The rows are stamped at `now`."""
+        return self._memo(
+            on,
+            now=now,
+            key=("rows", key),
+            build=lambda kept: build([k.stamped(now)[0] for k in kept]),
+        )
+
+    def _memo(
+        self, on: date, *, now: datetime, key: Hashable, build: Callable[[list[_Kept]], T]
+    ) -> T:
+        """The memo behind `memo` and `board_json`, over the kept rows themselves."""
+        view = self._view(on, now)
+        with self._lock:
+            if view.minutes_until is not None and now >= view.minutes_until:
+                view.memo.clear()
+                view.minutes_until = _next_minute(view.kept, now)
+            if key in view.memo:
+                return cast(T, view.memo[key])
+        made = build(view.kept)
+        with self._lock:
+            view.memo[key] = made
+        return made
 
     def day_facts(self, on: date, *, now: datetime) -> list[tuple[BoardRow, RoomFacts]]:
         """Every case of `on` with what the schedule and the room board read of it."""
@@ -124,7 +196,7 @@ class BoardModel:
         has ended (gone home, staying, moved, not today) after those still here."""
         kept = self._day(on, now)
         if ended_last:
-            kept.sort(key=lambda k: k.facts.closed)
+            kept = sorted(kept, key=lambda k: k.facts.closed)
         return [k.stamped(now)[1] for k in kept]
 
     def case(self, case_id: str, *, now: datetime) -> tuple[BoardRow, FamilyRow] | None:
@@ -170,11 +242,37 @@ class BoardModel:
     # --- inside ------------------------------------------------------------------------
 
     def _day(self, on: date, now: datetime) -> list[_Kept]:
+        return self._view(on, now).kept
+
+    def _view(self, on: date, now: datetime) -> _DayView:
+        """The day's kept rows in board order, re-read only when the day changed.
+
+        The signature (cases and the sum of their last seqs) is read before the rows: a
+        write between the two leaves a view whose signature is older than its rows, which
+        the next read rebuilds; the other order could keep rows older than their signature."""
+        signature = self._service.store.day_signature(on=on)
+        with self._lock:
+            view = self._views.get(on)
+        if view is not None and view.current(signature, now):
+            return view
         found = [
             kept for head in self._service.store.cases(on=on) if (kept := self._current(head, now))
         ]
         found.sort(key=lambda k: (k.staff.scheduled_start, k.staff.family_code))
-        return found
+        changes = [k.changes_at for k in found if k.changes_at is not None]
+        view = _DayView(
+            signature=signature,
+            kept=found,
+            built_at=now,
+            valid_until=min(changes, default=None),
+            minutes_until=_next_minute(found, now),
+        )
+        with self._lock:
+            self._views[on] = view
+            self._views.move_to_end(on)
+            while len(self._views) > KEPT_DAYS:
+                self._views.popitem(last=False)
+        return view
 
     def _current(self, head: CaseSummary, now: datetime) -> _Kept | None:
         with self._lock:

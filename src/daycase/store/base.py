@@ -117,6 +117,12 @@ class EventStore(Protocol):
         """The family codes already given to cases on that date (a new one must differ)."""
         ...
 
+    def day_signature(self, *, on: date) -> tuple[int, int]:
+        """(cases, sum of their last seqs) on a date: it changes with every case opened
+        and every event appended to one (seqs only grow), so a read model of the day
+        can tell it is still current without reading the day's rows."""
+        ...
+
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call `subscriber(case_id)` after every committed append, this process's and, where
         the database can tell (PostgreSQL), every other process's: the one way live views

@@ -115,6 +115,11 @@ class MemoryEventStore:
         chosen = [e.summary for e in entries if on is None or e.scheduled_date == on]
         return sorted(chosen, key=lambda s: (s.scheduled_start_iso, s.case_id))
 
+    def day_signature(self, *, on: date) -> tuple[int, int]:
+        with self._lock:
+            seqs = [e.summary.last_seq for e in self._index.values() if e.scheduled_date == on]
+        return len(seqs), sum(seqs)
+
     def case(self, case_id: str) -> CaseSummary | None:
         with self._lock:
             entry = self._index.get(case_id)

@@ -219,6 +219,9 @@ _CASE = sa.select(*_SUMMARY_COLUMNS).where(cases_table.c.case_id == sa.bindparam
 _CODES_ON = sa.select(cases_table.c.family_code).where(
     cases_table.c.scheduled_date == sa.bindparam("on")
 )
+_DAY_SIGNATURE = sa.select(
+    sa.func.count(), sa.func.coalesce(sa.func.sum(cases_table.c.last_seq), 0)
+).where(cases_table.c.scheduled_date == sa.bindparam("on"))
 _INDEX = sa.select(cases_table.c.case_id, cases_table.c.last_seq, cases_table.c.last_hash)
 _ALL_ROWS = sa.select(
     events_table.c.case_id,
@@ -688,6 +691,11 @@ class SqlEventStore:
         """Only the codes: opening a case reads them, and a busy day has many cases."""
         with self._reader.connect() as conn:
             return set(conn.execute(_CODES_ON, {"on": on.isoformat()}).scalars())
+
+    def day_signature(self, *, on: date) -> tuple[int, int]:
+        with self._reader.connect() as conn:
+            count, total = conn.execute(_DAY_SIGNATURE, {"on": on.isoformat()}).one()
+        return int(count), int(total)
 
     def verify(self) -> list[ChainProblem]:
         """Re-check every case's chain and index row inside one read snapshot."""
