@@ -190,6 +190,9 @@ class CountingStore:
     def day_signature(self, *, on: date) -> tuple[int, int]:
         return self.inner.day_signature(on=on)
 
+    def cases_between(self, first: date, last: date) -> list[CaseSummary]:
+        return self.inner.cases_between(first, last)
+
     def subscribe(self, subscriber: Subscriber) -> None:
         self.inner.subscribe(subscriber)
 

@@ -159,6 +159,12 @@ class StoreContract(ABC):
         assert [c.case_id for c in store.cases(on=date(2025, 6, 3))] == ["after-midnight"]
         assert store.cases(on=date(2025, 6, 4)) == []
         assert {c.case_id for c in store.cases()} == set(starts)
+        between = store.cases_between(date(2025, 6, 2), date(2025, 6, 3))
+        assert [c.case_id for c in between] == ["morning", "late-evening", "after-midnight"]
+        assert store.cases_between(date(2025, 6, 3), date(2025, 6, 9))[0].case_id == (
+            "after-midnight"
+        )
+        assert store.cases_between(date(2025, 6, 4), date(2025, 6, 9)) == []
 
     def test_a_days_signature_changes_with_every_case_and_every_append(
         self, store: EventStore

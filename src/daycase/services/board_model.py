@@ -255,10 +255,21 @@ class BoardModel:
             view = self._views.get(on)
         if view is not None and view.current(signature, now):
             return view
-        found = [
-            kept for head in self._service.store.cases(on=on) if (kept := self._current(head, now))
-        ]
-        found.sort(key=lambda k: (k.staff.scheduled_start, k.staff.family_code))
+        if view is not None and view.signature == signature and view.built_at <= now:
+            # Nothing written since: only rows whose time came are evaluated again, at the
+            # seq they were kept at (the day's rows need not be read again).
+            found = [
+                kept
+                for k in view.kept
+                if (kept := self._current_at(k.staff.case_id, k.seq, now)) is not None
+            ]
+        else:
+            found = [
+                kept
+                for head in self._service.store.cases(on=on)
+                if (kept := self._current_at(head.case_id, head.last_seq, now))
+            ]
+            found.sort(key=lambda k: (k.staff.scheduled_start, k.staff.family_code))
         changes = [k.changes_at for k in found if k.changes_at is not None]
         view = _DayView(
             signature=signature,
@@ -275,10 +286,13 @@ class BoardModel:
         return view
 
     def _current(self, head: CaseSummary, now: datetime) -> _Kept | None:
+        return self._current_at(head.case_id, head.last_seq, now)
+
+    def _current_at(self, case_id: str, seq: int, now: datetime) -> _Kept | None:
         with self._lock:
-            kept = self._kept.get(head.case_id)
-        if kept is None or not kept.current(head.last_seq, now):
-            kept = self._evaluate(head.case_id, head.last_seq, now)
+            kept = self._kept.get(case_id)
+        if kept is None or not kept.current(seq, now):
+            kept = self._evaluate(case_id, seq, now)
         return kept
 
     def _evaluate(self, case_id: str, seq: int, now: datetime) -> _Kept | None:

@@ -42,19 +42,21 @@ def call_step(pathway: Pathway) -> Step | None:
 def calls_to_make(service: CaseService, *, on: date, now: datetime) -> list[CallRow]:
     """Calls to make on day `on`: cases scheduled in the 14 days before it."""
     rows: list[CallRow] = []
-    first = max(on.toordinal() - WINDOW_DAYS, 1)  # no day before 1 January of year 1
-    for ordinal in range(on.toordinal() - 1, first - 1, -1):
-        for summary in service.store.cases(on=date.fromordinal(ordinal)):
-            try:
-                pathway = service.catalog.get(summary.pathway_id, summary.pathway_version)
-            except UnknownPathway:
-                continue  # `daycase verify` names such a case; it has no call to make here
-            step = call_step(pathway)
-            if step is None:
-                continue
-            row = _row(service, summary.case_id, step, now=now)
-            if row is not None:
-                rows.append(row)
+    if on.toordinal() <= 1:
+        return rows  # no day before 1 January of year 1
+    first = date.fromordinal(max(on.toordinal() - WINDOW_DAYS, 1))
+    # One read of the fortnight's index rows (a read per day took 14 trips per board).
+    for summary in service.store.cases_between(first, date.fromordinal(on.toordinal() - 1)):
+        try:
+            pathway = service.catalog.get(summary.pathway_id, summary.pathway_version)
+        except UnknownPathway:
+            continue  # `daycase verify` names such a case; it has no call to make here
+        step = call_step(pathway)
+        if step is None:
+            continue
+        row = _row(service, summary.case_id, step, now=now)
+        if row is not None:
+            rows.append(row)
     rows.sort(key=lambda r: (ORDER[r.status], r.went_home_at))
     return rows
 

@@ -117,6 +117,10 @@ class EventStore(Protocol):
         """The family codes already given to cases on that date (a new one must differ)."""
         ...
 
+    def cases_between(self, first: date, last: date) -> list[CaseSummary]:
+        """Cases scheduled from local date `first` to `last`, both included, by start."""
+        ...
+
     def day_signature(self, *, on: date) -> tuple[int, int]:
         """(cases, sum of their last seqs) on a date: it changes with every case opened
         and every event appended to one (seqs only grow), so a read model of the day

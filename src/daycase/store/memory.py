@@ -115,6 +115,12 @@ class MemoryEventStore:
         chosen = [e.summary for e in entries if on is None or e.scheduled_date == on]
         return sorted(chosen, key=lambda s: (s.scheduled_start_iso, s.case_id))
 
+    def cases_between(self, first: date, last: date) -> list[CaseSummary]:
+        with self._lock:
+            entries = list(self._index.values())
+        chosen = [e.summary for e in entries if first <= e.scheduled_date <= last]
+        return sorted(chosen, key=lambda s: (s.scheduled_start_iso, s.case_id))
+
     def day_signature(self, *, on: date) -> tuple[int, int]:
         with self._lock:
             seqs = [e.summary.last_seq for e in self._index.values() if e.scheduled_date == on]

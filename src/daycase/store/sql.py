@@ -219,6 +219,10 @@ _CASE = sa.select(*_SUMMARY_COLUMNS).where(cases_table.c.case_id == sa.bindparam
 _CODES_ON = sa.select(cases_table.c.family_code).where(
     cases_table.c.scheduled_date == sa.bindparam("on")
 )
+_CASES_BETWEEN = _ALL_CASES.where(
+    cases_table.c.scheduled_date >= sa.bindparam("first"),
+    cases_table.c.scheduled_date <= sa.bindparam("last"),
+)
 _DAY_SIGNATURE = sa.select(
     sa.func.count(), sa.func.coalesce(sa.func.sum(cases_table.c.last_seq), 0)
 ).where(cases_table.c.scheduled_date == sa.bindparam("on"))
@@ -691,6 +695,11 @@ class SqlEventStore:
         """Only the codes: opening a case reads them, and a busy day has many cases."""
         with self._reader.connect() as conn:
             return set(conn.execute(_CODES_ON, {"on": on.isoformat()}).scalars())
+
+    def cases_between(self, first: date, last: date) -> list[CaseSummary]:
+        params = {"first": first.isoformat(), "last": last.isoformat()}
+        with self._reader.connect() as conn:
+            return [_summary(row) for row in conn.execute(_CASES_BETWEEN, params)]
 
     def day_signature(self, *, on: date) -> tuple[int, int]:
         with self._reader.connect() as conn:

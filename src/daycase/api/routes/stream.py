@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # The hub encodes each change once for every subscriber; the case id is read back from the
 # frame without parsing the whole row (`Runtime.render_case` writes it as JSON).
 _CASE_ID = re.compile(rb'"case_id":\s*"([^"\\]+)"')
+BATCH = 64
 
 
 @router.get(
@@ -96,15 +97,27 @@ async def stream(request: Request, user: UserDep, runtime: RuntimeDep) -> EventS
                     checked_at = time.monotonic()
                 if message is None:
                     yield {"event": "heartbeat", "data": runtime.now().isoformat()}
-                elif not message:
+                    continue
+                # Whatever else is already waiting goes out in the same write: a busy hub
+                # (thousands of streams, a burst of changes) costs one send per stream,
+                # not one per change per stream.
+                frames = [message]
+                while len(frames) < BATCH and not sub.queue.empty():
+                    frames.append(sub.queue.get_nowait())
+                closing = b"" in frames
+                frames = [f for f in frames if f]
+                if reader.staff:
+                    for frame in frames:
+                        found = _CASE_ID.search(frame)
+                        if found:
+                            shown[found.group(1).decode()] = None
+                    if not reader.clinical:
+                        frames = [_as_read_by(reader, frame) for frame in frames]
+                if frames:
+                    # Each is a whole `case` event, encoded once by the hub.
+                    yield b"".join(frames)
+                if closing:
                     break
-                elif reader.staff:
-                    found = _CASE_ID.search(message)
-                    if found:
-                        shown[found.group(1).decode()] = None
-                    yield message if reader.clinical else _as_read_by(reader, message)
-                else:
-                    yield message  # already a whole `case` event, encoded once by the hub
         finally:
             runtime.hub.unsubscribe(sub)
             try:
