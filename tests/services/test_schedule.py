@@ -8,7 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import random
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from multiprocessing.synchronize import Barrier as ProcessBarrier
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,6 @@ import pytest
 import sqlalchemy as sa
 
 from daycase.config import Settings
-from daycase.engine.commands import Actor, OpenCase
-from daycase.engine.events import CaseOpened
 from daycase.services.accounts import User
 from daycase.services.centre_setup import parse_setup
 from daycase.services.runtime import Runtime, open_runtime
@@ -30,7 +28,9 @@ from daycase.services.schedule_plan import (
     SetDuration,
     conflicts,
 )
+from daycase.store.audit_writer import flush_writer
 from daycase.store.tables import audit_table
+from tests.factories import open_one_level
 from tests.support.clock import suite_now
 from tests.support.databases import BACKENDS, database
 
@@ -55,22 +55,7 @@ def open_runtime_at(url: str) -> Runtime:
 
 
 def book(runtime: Runtime, *, mrn: str, at: datetime, name: str = "Lane") -> str:
-    found = runtime.cases.open_case(
-        OpenCase(
-            actor=Actor("fd", "front_desk"),
-            pathway_id="kyphoplasty",
-            pathway_version="2.0",
-            mrn=mrn,
-            given_name="Ada",
-            family_name=name,
-            birth_date=date(1944, 5, 17),
-            sex="female",
-            levels=["L1"],
-            scheduled_start=at,
-        )
-    )
-    assert isinstance(found, CaseOpened), found
-    return found.case_id
+    return open_one_level(runtime.cases, start=at, mrn=mrn, family_name=name).case_id
 
 
 def set_up_rooms(runtime: Runtime, *, pairs: int = 0) -> None:
@@ -138,6 +123,7 @@ def test_bookings_moves_and_reorders_are_versions_with_who_and_what(runtime: Run
     assert rows is not None
     assert rows[0].case_id == b
     assert rows[0].family_code == moved.plan.slot(b).row.family_code  # type: ignore[union-attr]
+    assert flush_writer(runtime.store.engine)  # audit rows are written behind the change
     with runtime.store.engine.connect() as conn:
         audited = conn.execute(
             sa.select(audit_table.c.case_id).where(audit_table.c.action == "schedule")

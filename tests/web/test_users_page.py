@@ -63,5 +63,11 @@ def test_a_manager_adds_changes_and_disables_a_user(site: Site) -> None:
     expect(me.get_by_role("button", name="Disable admin")).to_have_count(0)
 
     audit = site.page_as("admin", path="/admin/audit")
-    for action in ("user added", "role changed", "password reset", "user disabled"):
+    actions = ("user added", "role changed", "password reset", "user disabled")
+    for _ in range(20):  # audit rows are written just behind the change
+        if all(audit.get_by_role("cell", name=a).count() for a in actions):
+            break
+        audit.wait_for_timeout(250)
+        audit.reload()
+    for action in actions:
         expect(audit.get_by_role("cell", name=action).first).to_be_visible()

@@ -88,6 +88,19 @@ def when(at: datetime | str | None, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%d %b %Y %H:%M")
 
 
+def link_gone(request: Request, runtime: Runtime) -> HTMLResponse:
+    """What a revoked or unknown screen link shows, on every board a link can open."""
+    return render(
+        request,
+        runtime,
+        "message.html",
+        404,
+        user=None,
+        title="This screen link no longer works",
+        text="Ask the centre manager for a new link.",
+    )
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 

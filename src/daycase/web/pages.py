@@ -31,6 +31,7 @@ from daycase.web.common import (
     day_or_today,
     form_text,
     is_htmx,
+    link_gone,
     render,
     with_login_csrf,
 )
@@ -245,15 +246,7 @@ def display_page(
     request: Request, runtime: RuntimeDep, token: str, date: str | None = None
 ) -> Response:
     if not runtime.displays.valid(token):
-        return render(
-            request,
-            runtime,
-            "message.html",
-            404,
-            user=None,
-            title="This screen link no longer works",
-            text="Ask the front desk for a new link.",
-        )
+        return link_gone(request, runtime)
     on = day_or_today(runtime, date)
     partial = "_family_table.html" if is_htmx(request) else "family.html"
     return render(

@@ -37,6 +37,7 @@ from daycase.web.common import (
     day_or_today,
     form_text,
     is_htmx,
+    link_gone,
     render,
 )
 
@@ -67,15 +68,7 @@ def rooms_display(
 ) -> Response:
     """The room board for a screen: family codes instead of names, nothing to press."""
     if not runtime.displays.valid(token):
-        return render(
-            request,
-            runtime,
-            "message.html",
-            404,
-            user=None,
-            title="This screen link no longer works",
-            text="Ask the centre manager for a new link.",
-        )
+        return link_gone(request, runtime)
     on = day_or_today(runtime, date)
     plan = runtime.schedule.plan(on)
     name = "_rooms.html" if is_htmx(request) else "rooms.html"
