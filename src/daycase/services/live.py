@@ -29,11 +29,25 @@ class Subscriber:
     audience: Audience
     queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     dropped: bool = False
+    # Which slice of the heartbeat interval this stream's heartbeat falls in.
+    slot: int = 0
+
+
+# Put on each queue once per heartbeat interval by the hub's own clock: a stream waits on
+# its queue alone, with no timer of its own per message (thousands of streams each arming
+# and cancelling a timer on every change cost as much as sending the change). The streams
+# are spread over `BEAT_SLICES` slices of the interval, so they never all wake (and check
+# their sign-in) at once.
+HEARTBEAT = b"\x00heartbeat"
+BEAT_SLICES = 15
 
 
 class LiveHub:
-    def __init__(self, render: Renderer) -> None:
+    def __init__(self, render: Renderer, *, heartbeat_s: float = 15.0) -> None:
         self._render = render
+        self._heartbeat_s = heartbeat_s
+        self._beat_task: asyncio.Task[None] | None = None
+        self._joined = 0
         self._subscribers: set[Subscriber] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: asyncio.Queue[str] | None = None
@@ -44,12 +58,14 @@ class LiveHub:
         self._loop = asyncio.get_running_loop()
         self._pending = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name="daycase-live")
+        self._beat_task = asyncio.create_task(self._beat(), name="daycase-heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._beat_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for sub in list(self._subscribers):
             self._drop(sub)
 
@@ -66,8 +82,9 @@ class LiveHub:
             loop.call_soon_threadsafe(pending.put_nowait, case_id)
 
     def subscribe(self, audience: Audience) -> Subscriber:
-        sub = Subscriber(audience)
         with self._lock:
+            self._joined += 1
+            sub = Subscriber(audience, slot=self._joined % BEAT_SLICES)
             self._subscribers.add(sub)
         return sub
 
@@ -96,6 +113,17 @@ class LiveHub:
             # rendering it from the write path's warm copy.
             for payloads in await asyncio.to_thread(self._render_all, sorted(batch)):
                 self._fan_out(*payloads)
+
+    async def _beat(self) -> None:
+        tick = 0
+        while True:
+            await asyncio.sleep(self._heartbeat_s / BEAT_SLICES)
+            tick = (tick + 1) % BEAT_SLICES
+            with self._lock:
+                due = [sub for sub in self._subscribers if sub.slot == tick]
+            for sub in due:
+                with contextlib.suppress(asyncio.QueueFull):  # a full queue is busy anyway
+                    sub.queue.put_nowait(HEARTBEAT)
 
     def _render_all(self, case_ids: list[str]) -> list[tuple[str, str]]:
         rendered: list[tuple[str, str]] = []

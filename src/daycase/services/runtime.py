@@ -149,7 +149,9 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         accounts=AccountService(
             SqlAccounts(store.engine), settings=settings, roles=centre.role_ids, clock=clock
         ),
-        hub=LiveHub(lambda case_id: runtime.render_case(case_id)),
+        hub=LiveHub(
+            lambda case_id: runtime.render_case(case_id), heartbeat_s=settings.heartbeat_seconds
+        ),
         boards=boards,
         setup=setup,
         displays=DisplayService(SqlDisplayLinks(store.engine), clock=clock),

@@ -2,7 +2,7 @@
 
 Staff receive a board row whenever a case changes, as the read matrix lets them read it
 (the front desk and admins without alerts); a viewer receives only the family row. A
-heartbeat goes out when nothing else has for a while. Authentication is the bearer header
+heartbeat goes out once per interval, put on the queue by the hub (`services.live`). Authentication is the bearer header
 or the page's session cookie, never a token in the URL, and it is checked again while the
 stream stays open.
 
@@ -28,7 +28,7 @@ from sse_starlette import EventSourceResponse
 from daycase.api.deps import RuntimeDep, UserDep, bearer_token
 from daycase.api.routes.common import refusals
 from daycase.services.access import Reader, reader_of
-from daycase.services.live import Audience, sse_frame
+from daycase.services.live import HEARTBEAT, Audience, sse_frame
 
 router = APIRouter(tags=["stream"])
 log = logging.getLogger(__name__)
@@ -84,18 +84,14 @@ async def stream(request: Request, user: UserDep, runtime: RuntimeDep) -> EventS
             yield {"event": "hello", "data": json.dumps({"audience": audience})}
             checked_at = time.monotonic()
             while not sub.dropped:
-                message: bytes | None
-                try:
-                    async with asyncio.timeout(heartbeat_s):
-                        message = await sub.queue.get()
-                except TimeoutError:
-                    message = None
-                if time.monotonic() - checked_at >= heartbeat_s:
+                # The hub puts a heartbeat on every queue each interval: no timer here.
+                message = await sub.queue.get()
+                if message == HEARTBEAT or time.monotonic() - checked_at >= heartbeat_s:
                     await flush()
                     if not await asyncio.to_thread(still_signed_in):
                         break
                     checked_at = time.monotonic()
-                if message is None:
+                if message == HEARTBEAT:
                     yield {"event": "heartbeat", "data": runtime.now().isoformat()}
                     continue
                 # Whatever else is already waiting goes out in the same write: a busy hub
@@ -105,7 +101,7 @@ async def stream(request: Request, user: UserDep, runtime: RuntimeDep) -> EventS
                 while len(frames) < BATCH and not sub.queue.empty():
                     frames.append(sub.queue.get_nowait())
                 closing = b"" in frames
-                frames = [f for f in frames if f]
+                frames = [f for f in frames if f and f != HEARTBEAT]
                 if reader.staff:
                     for frame in frames:
                         found = _CASE_ID.search(frame)
