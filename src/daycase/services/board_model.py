@@ -155,6 +155,37 @@ class BoardModel:
 
         return self._memo(on, now=now, key=("json", key), build=build)
 
+    def rows_text(
+        self,
+        on: date,
+        *,
+        now: datetime,
+        key: str,
+        render: Callable[[BoardRow], str],
+        no_minutes: str = "",
+    ) -> tuple[list[str], list[str]]:
+        """Each staff row of `on` as text (a page's table row), and the case ids. `render`
+        gets a row whose minutes in phase are `MINUTES_MARK`; its text is kept per case
+        (per `key`) split at that mark, and each read puts the minutes in (`no_minutes`
+        where a case has none), so 600 rows are rendered once, not once a minute."""
+
+        def build(kept_rows: list[_Kept]) -> tuple[list[str], list[str]]:
+            texts: list[str] = []
+            for kept in kept_rows:
+                fragment = kept.fragments.get(key)
+                if fragment is None:
+                    text = render(replace(kept.staff, minutes_in_phase=MINUTES_MARK))
+                    before, mark, after = text.partition(str(MINUTES_MARK))
+                    assert mark, "a rendered row shows its minutes in phase"
+                    fragment = kept.fragments[key] = (before, after)
+                minutes = minutes_since(kept.staff.phase_since, now)
+                texts.append(
+                    fragment[0] + (no_minutes if minutes is None else str(minutes)) + fragment[1]
+                )
+            return texts, [kept.staff.case_id for kept in kept_rows]
+
+        return self._memo(on, now=now, key=("text", key), build=build)
+
     def memo(
         self, on: date, *, now: datetime, key: Hashable, build: Callable[[list[BoardRow]], T]
     ) -> T:
@@ -331,15 +362,15 @@ class BoardModel:
 
 
 # Never a count of minutes: marks where a row's minutes go in its JSON.
-_MINUTES_MARK = -918_273_645
+MINUTES_MARK = -918_273_645
 
 
 def _split_at_minutes(row: JSONObject) -> tuple[str, str]:
     """A row's JSON text, split where the value of `minutes_in_phase` goes."""
     text = json.dumps(
-        {**row, "minutes_in_phase": _MINUTES_MARK}, ensure_ascii=False, separators=(",", ":")
+        {**row, "minutes_in_phase": MINUTES_MARK}, ensure_ascii=False, separators=(",", ":")
     )
-    before, mark, after = text.partition(f'"minutes_in_phase":{_MINUTES_MARK}')
+    before, mark, after = text.partition(f'"minutes_in_phase":{MINUTES_MARK}')
     assert mark, "a board row has its minutes in phase"
     return before + '"minutes_in_phase":', after
 

@@ -2,9 +2,9 @@
 
 Staff receive a board row whenever a case changes, as the read matrix lets them read it
 (the front desk and admins without alerts); a viewer receives only the family row. A
-heartbeat goes out once per interval, put on the queue by the hub (`services.live`). Authentication is the bearer header
-or the page's session cookie, never a token in the URL, and it is checked again while the
-stream stays open.
+heartbeat goes out once per interval, put on the queue by the hub (`services.live`).
+Authentication is the bearer header or the page's session cookie, never a token in the
+URL, and it is checked again while the stream stays open.
 
 Every board row sent is a read of its case and is audited like one: a row when a staff
 stream opens, then the cases it showed, written together at most once per heartbeat
