@@ -672,6 +672,8 @@ def _book_rooms(runtime: Runtime, day: date) -> None:
     from daycase.services.schedule_plan import Place
 
     rooms = [room.id for room in runtime.setup.current().setup.rooms]
+    if not rooms:  # a demo database whose set-up was emptied by hand: nothing to book into
+        return
     front_desk = User("frontdesk", "front_desk")
     for i, row in enumerate(runtime.schedule.plan(day).unplaced):
         runtime.change_schedule(Place(row.case_id, rooms[i % len(rooms)]), by=front_desk)

@@ -256,3 +256,14 @@ def test_two_schedulers_in_two_processes_lose_nothing_and_double_book_no_one(db_
         assert len(won) == ROUNDS
     finally:
         runtime.close()
+
+
+def test_a_case_id_out_of_shape_is_no_case_and_never_reaches_the_database(
+    runtime: Runtime,
+) -> None:
+    """A form's case id with a NUL byte: PostgreSQL would answer with an error (a 500)."""
+    for bad in ("a\x00b", "", "x" * 200, "../boards"):
+        with pytest.raises(ScheduleRefused) as refused:
+            runtime.change_schedule(Place(bad, "PR1"), by=NURSE)
+        assert refused.value.kind == "not_found"
+    assert runtime.schedule.history(DAY) == []

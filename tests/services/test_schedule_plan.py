@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daycase.services.board import BoardRow, RoomFacts
+from daycase.engine.evaluate import evaluate
+from daycase.services.board import BoardRow, RoomFacts, room_facts
+from daycase.services.cases import CaseService
 from daycase.services.centre_setup import CentreSetup, Room
 from daycase.services.schedule_plan import (
     AddDelay,
@@ -22,7 +24,8 @@ from daycase.services.schedule_plan import (
     conflicts,
     plan_day,
 )
-from tests.factories import DAY, at
+from daycase.store.memory import MemoryEventStore
+from tests.factories import DAY, at, open_one_level
 
 TZ = ZoneInfo("Europe/London")  # +01:00 on DAY, as tests.factories' times
 SETUP = CentreSetup(
@@ -240,3 +243,17 @@ def test_expected_end_follows_a_proceduralists_duration() -> None:
     assert starts(found) == ["a@07:00", "b@09:15"]
     assert found.rooms[0].slots[0].duration_set
     assert timedelta(minutes=found.rooms[0].slots[1].duration_min) == timedelta(hours=1)
+
+
+def test_a_pathway_without_a_running_long_rule_still_gives_room_facts() -> None:
+    """A site's own pathway need not time the room: an hour is expected, no room times."""
+    service = CaseService(MemoryEventStore(), clock=lambda: at(7))
+    opened = open_one_level(service, start=at(9))
+    state = service.state(opened.case_id)
+    pathway = service.pathway_of(state)
+    untimed = pathway.model_copy(
+        update={"alerts": [a for a in pathway.alerts if a.rule != "overrun"]}
+    )
+    facts = room_facts(untimed, state, evaluate(untimed, state, at(8)))
+    assert (facts.expected_min, facts.in_room_at, facts.out_of_room_at) == (60, None, None)
+    assert room_facts(pathway, state, evaluate(pathway, state, at(8))).expected_min == 60

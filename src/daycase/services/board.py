@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from daycase.engine.evaluate import Evaluation, evaluate
 from daycase.engine.fold import CaseState
@@ -69,6 +70,15 @@ class RoomFacts:
     cancelled: bool
 
 
+NO_ROOM_RULE = {
+    "start_step": None,
+    "end_step": None,
+    "base_min": 60,
+    "per_extra_level_min": 0,
+    "grace_min": 30,
+}
+
+
 def room_facts(pathway: Pathway, state: CaseState, ev: Evaluation) -> RoomFacts:
     """The milestones come from the pathway, not from step ids written here: arrival is
     the step that opens the phase after `scheduled`, the room's start and end are the
@@ -76,8 +86,10 @@ def room_facts(pathway: Pathway, state: CaseState, ev: Evaluation) -> RoomFacts:
     (60 min for one level and 30 for each further level not abandoned, in kyphoplasty)."""
     opened = state.opened
     assert opened is not None
-    overrun = next(a for a in pathway.alerts if a.rule == "overrun")
-    params = overrun.params
+    overrun = next((a for a in pathway.alerts if a.rule == "overrun"), None)
+    # A pathway without a running-long rule has no room times to read: an hour is
+    # expected and the case is never seen in or out of a room.
+    params: dict[str, Any] = overrun.params if overrun else {**NO_ROOM_RULE}
     levels = max(1, len(remaining_levels(state, pathway, until=None)))
     expected = params["base_min"] + params["per_extra_level_min"] * (levels - 1)
     arrival = pathway.phases[1].opened_by if len(pathway.phases) > 1 else []
@@ -90,8 +102,8 @@ def room_facts(pathway: Pathway, state: CaseState, ev: Evaluation) -> RoomFacts:
     return RoomFacts(
         patient_key=opened.patient.mrn,
         checked_in_at=first(arrival),
-        in_room_at=first([params["start_step"]]),
-        out_of_room_at=first([params["end_step"]]),
+        in_room_at=first([params["start_step"]] if params["start_step"] else []),
+        out_of_room_at=first([params["end_step"]] if params["end_step"] else []),
         expected_min=int(expected),
         grace_min=int(params["grace_min"]),
         closed=phase.terminal,

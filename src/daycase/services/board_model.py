@@ -186,23 +186,12 @@ class BoardModel:
 
         return self._memo(on, now=now, key=("text", key), build=build)
 
-    def memo(
-        self, on: date, *, now: datetime, key: Hashable, build: Callable[[list[BoardRow]], T]
-    ) -> T:
-        """What `build` makes of the day's staff rows (a page's table), made once and served
-        again until the day changes: a case written, a row's time come, or any row's
-        minutes in phase turning over. The rows are stamped at `now`."""
-        return self._memo(
-            on,
-            now=now,
-            key=("rows", key),
-            build=lambda kept: build([k.stamped(now)[0] for k in kept]),
-        )
-
     def _memo(
         self, on: date, *, now: datetime, key: Hashable, build: Callable[[list[_Kept]], T]
     ) -> T:
-        """The memo behind `memo` and `board_json`, over the kept rows themselves."""
+        """What `build` makes of the day's kept rows (a board's JSON, a page's rows), made
+        once and served again until the day changes: a case written, a row's time come,
+        or any row's minutes in phase turning over."""
         view = self._view(on, now)
         with self._lock:
             if view.minutes_until is not None and now >= view.minutes_until:

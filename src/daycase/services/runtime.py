@@ -156,7 +156,13 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         setup=setup,
         displays=DisplayService(SqlDisplayLinks(store.engine), clock=clock),
         schedule=ScheduleService(
-            SqlSchedules(store.engine), boards=boards, cases=cases, setup=setup, clock=clock, tz=tz
+            SqlSchedules(store.engine),
+            boards=boards,
+            cases=cases,
+            setup=setup,
+            clock=clock,
+            tz=tz,
+            is_staff=centre.is_staff,
         ),
         clock=clock,
         tz=tz,

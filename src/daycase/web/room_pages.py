@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from daycase.api.deps import RuntimeDep
 from daycase.services.accounts import User
 from daycase.services.runtime import Runtime
-from daycase.services.schedule import DURATION_ROLES, SCHEDULER_ROLES, describe
+from daycase.services.schedule import DURATION_ROLES, describe
 from daycase.services.schedule_plan import (
     AddDelay,
     Cancel,
@@ -186,7 +186,7 @@ def _context(runtime: Runtime, user: User | None, plan: DayPlan) -> dict[str, An
         "today": runtime.today(),
         "setup": setup,
         "named": user is not None,
-        "may_change": user is not None and user.role in SCHEDULER_ROLES,
+        "may_change": user is not None and runtime.centre.is_staff(user.role),
         "may_set_duration": user is not None and user.role in DURATION_ROLES,
         "labels": {r.code: r.label for r in (*setup.delay_reasons, *setup.cancellation_reasons)},
     }

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from daycase.api.deps import RuntimeDep
-from daycase.services.accounts import AccountError, User
+from daycase.services.accounts import NAME_RE, AccountError, User
 from daycase.services.passwords import HashingBusy
 from daycase.services.runtime import Runtime
 from daycase.web.admin_pages import AdminPage
@@ -48,6 +48,8 @@ async def change_user(
     """`unlock`, `disable`, `password` (a new one, which also enables) or `role`."""
     form = await checked_form(request)
     accounts = runtime.accounts
+    if not NAME_RE.match(name):  # never sent to the database (a NUL byte is an error there)
+        return _users(request, runtime, user, error="There is no such user.", status=404)
     try:
         if action == "unlock":
             accounts.unlock(name, by=f"{user.name} (users page)")
