@@ -71,6 +71,13 @@ class Settings(BaseSettings):
             '["front_desk"].'
         ),
     )
+    report_roles: list[str] = Field(
+        default=["proceduralist", "anesthesia"],
+        description=(
+            "Clinical leads who may read the quality reports (read-only) besides the admins, "
+            'as JSON: ["proceduralist", "anesthesia"].'
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address `daycase serve` listens on.")
     port: int = Field(default=8000, description="Port `daycase serve` listens on.")
     public_url: str | None = Field(

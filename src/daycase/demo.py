@@ -612,6 +612,70 @@ def seed_calls(store: EventStore, *, day: date, tz: ZoneInfo, now: datetime) -> 
         )
 
 
+HISTORY_DAYS = 28
+
+
+def seed_history(runtime: Runtime, *, today: date, progress: Progress | None = None) -> None:
+    """Four weeks of past weekdays before yesterday, two rooms of four cases each, booked
+    into the first two rooms, with next-day calls: what the reports page reads."""
+    days = [
+        today - timedelta(days=n)
+        for n in range(HISTORY_DAYS, 1, -1)
+        if (today - timedelta(days=n)).weekday() < 5
+    ]
+    task = (
+        progress.add_task("Recording four weeks of history", total=len(days)) if progress else None
+    )
+    for day in days:
+        if runtime.store.cases(on=day):
+            continue
+        first = datetime.combine(day, time(7, 30), runtime.tz)
+        starts = [first + timedelta(minutes=80 * (i // 2)) for i in range(8)]
+        end = datetime.combine(day, time(23, 0), runtime.tz)
+        service = seed_day(
+            runtime.store,
+            day=day,
+            tz=runtime.tz,
+            patients=8,
+            seed=day.toordinal(),
+            until=end,
+            starts=starts,
+        )
+        _book_rooms(runtime, day, rooms_used=2)
+        _history_calls(service, day=day, tz=runtime.tz, missed=day.toordinal() % 3)
+        if progress is not None and task is not None:
+            progress.advance(task)
+
+
+def _history_calls(service: CaseService, *, day: date, tz: ZoneInfo, missed: int) -> None:
+    """The next morning's calls: each patient who went home reached, but `missed` of them."""
+    end = datetime.combine(day, time(23, 0), tz)
+    at = datetime.combine(day + timedelta(days=1), time(10, 0), tz)
+    service.clock = lambda: at
+    home = [
+        c.case_id
+        for c in service.store.cases(on=day)
+        if service.evaluate(c.case_id, now=end)[1].phase == "discharged"
+    ]
+    for case_id in home[missed:]:
+        data: JSONObject = {
+            "reached": True,
+            "new_leg_weakness_or_numbness": False,
+            "bladder_or_bowel_problem": False,
+            "breathing_problem_or_chest_pain": False,
+            "fever": False,
+            "wound_problem": False,
+            "fall": False,
+            "pain_score": 3,
+            "antithrombotic_restarted": "not_applicable",
+            "action": "none",
+        }
+        service.record(
+            case_id,
+            RecordStep(actor=Actor("demo-nurse", "nurse"), step="follow_up_call", at=at, data=data),
+        )
+
+
 DEMO_USERS = [
     ("nurse", "nurse"),
     ("frontdesk", "front_desk"),
@@ -666,12 +730,12 @@ def _mark_as_demo(runtime: Runtime) -> None:
     runtime.audit_read(User("demo", "demo"), DEMO_MARKER, [None], "seeded by daycase's demo")
 
 
-def _book_rooms(runtime: Runtime, day: date) -> None:
+def _book_rooms(runtime: Runtime, day: date, *, rooms_used: int | None = None) -> None:
     """The demo day's cases into the example centre's rooms in turn, in booked order."""
     from daycase.services.accounts import User
     from daycase.services.schedule_plan import Place
 
-    rooms = [room.id for room in runtime.setup.current().setup.rooms]
+    rooms = [room.id for room in runtime.setup.current().setup.rooms][:rooms_used]
     if not rooms:  # a demo database whose set-up was emptied by hand: nothing to book into
         return
     front_desk = User("frontdesk", "front_desk")
@@ -727,6 +791,8 @@ def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str,
             )
         if runtime.schedule.plan(day).version == 0:
             _book_rooms(runtime, day)
+        with Progress(console=console, transient=True) as progress:
+            seed_history(runtime, today=day, progress=progress)
         users: list[tuple[str, str, str]] = []
         for name, role in DEMO_USERS:
             password = secrets.token_urlsafe(9)

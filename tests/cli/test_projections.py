@@ -79,3 +79,55 @@ def test_a_missing_database_is_refused_plainly(tmp_path: Path) -> None:
 
     assert out.returncode == 2
     assert "cannot rebuild: there is no database file at" in out.stderr
+
+
+def test_report_facts_are_filled_then_kept_and_a_changed_row_is_put_right(url: str) -> None:
+    fresh = daycase("projections", "rebuild", "--db", url, "--check")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "report_facts: would fill 4 rows no report had read yet" in fresh.stdout
+    filled = daycase("projections", "rebuild", "--db", url)
+    assert filled.returncode == 0
+    assert "report_facts: filled 4 rows" in filled.stdout
+    first = sorted(index(url))[0]
+    change(url, "UPDATE report_facts SET body = '{}' WHERE case_id = :case_id", first)
+    checked = daycase("projections", "rebuild", "--db", url, "--check")
+    assert checked.returncode == 1
+    assert f"report_facts: would correct case {first}" in checked.stdout
+    assert daycase("projections", "rebuild", "--db", url).returncode == 0
+    assert daycase("projections", "rebuild", "--db", url, "--check").returncode == 0
+
+
+def test_report_prints_every_measure_as_json_and_csv(url: str) -> None:
+    import json
+
+    out = daycase(
+        "report",
+        "all",
+        "--db",
+        url,
+        "--from",
+        "2026-11-26",
+        "--to",
+        "2026-11-26",
+        "--format",
+        "json",
+    )
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert body["cases"] == 4
+    assert body["filters"]["start"] == "2026-11-26"
+    by_id = {m["id"]: m for m in body["measures"]}
+    assert by_id["asc4_transfer"]["proportion"]["denominator"] == 4
+    table = daycase("report", "turnover", "--db", url, "--from", "2026-11-26", "--to", "2026-11-26")
+    assert table.returncode == 0
+    assert "Turnover by room" in table.stdout
+    text = daycase(
+        "report", "complications", "--db", url, "--from", "2026-11-26", "--format", "csv"
+    )
+    assert text.stdout.startswith("measure,group,title,numerator,denominator")
+    bad = daycase("report", "asc99", "--db", url)
+    assert bad.returncode == 1
+    assert "no measure 'asc99'" in bad.stderr
+    backwards = daycase("report", "all", "--db", url, "--from", "2026-12-01", "--to", "2026-11-01")
+    assert backwards.returncode == 1
+    assert "--from: the first day is after the last day" in backwards.stderr

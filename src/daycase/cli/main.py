@@ -18,6 +18,7 @@ from daycase.cli import ops, render
 from daycase.cli.centre import centre_app
 from daycase.cli.ops import DbOption, db_url
 from daycase.cli.projections import projections_app
+from daycase.cli.report import report_cmd
 from daycase.config import Settings, sqlite_url
 from daycase.engine.load import PathwayError, builtin_pathway, load_pathway
 from daycase.pathways.schema import Pathway
@@ -40,6 +41,7 @@ app.add_typer(user_app, name="user")
 ops.register(app)  # verify, anchor, backup, restore
 app.add_typer(projections_app, name="projections")
 app.add_typer(centre_app, name="centre")
+app.command("report")(report_cmd)
 
 console = Console()
 err = Console(stderr=True)

@@ -19,7 +19,7 @@ from daycase.cli.ops import DbOption, _open, db_url
 
 console = Console(soft_wrap=True)
 projections_app = typer.Typer(
-    help="Read models kept beside the events (the case index; boards are kept in memory).",
+    help="Read models kept beside the events (case index, report facts; boards live in memory).",
     no_args_is_help=True,
 )
 
@@ -35,13 +35,17 @@ def rebuild_cmd(
 
     The case index's chain ends are never rewritten (they are what `verify` checks the
     history against): a case whose chain end disagrees is named and left alone."""
+    from daycase.config import Settings
+    from daycase.services.catalog import PathwayCatalog
+    from daycase.services.reports import ReportFactsProjection
     from daycase.store.projections import PROJECTIONS
 
     store = _open(db_url(db), refusal="cannot rebuild")
+    catalog = PathwayCatalog.with_files(Settings().pathway_files)
     results = []
     try:
         with Progress(console=console, transient=True) as progress:
-            for projection in PROJECTIONS:
+            for projection in (*PROJECTIONS, ReportFactsProjection(catalog)):
                 task = progress.add_task(
                     f"Rebuilding {projection.name}", total=projection.cases(store.engine)
                 )
@@ -62,6 +66,12 @@ def rebuild_cmd(
     for found in results:
         for case_id in found.corrected:
             console.print(f"{found.name}: {verb} case {case_id}", highlight=False)
+        if found.filled:
+            filled = "would fill" if check else "filled"
+            console.print(
+                f"{found.name}: {filled} {found.filled} rows no report had read yet",
+                highlight=False,
+            )
         for case_id, why in found.refused:
             console.print(
                 f"[red]{found.name}: left case {case_id} alone[/]: {why}", highlight=False

@@ -25,6 +25,7 @@ class Centre:
     default_pathway: str
     admin_roles: frozenset[str]
     catalog: PathwayCatalog
+    report_roles: frozenset[str] = frozenset()
 
     @cached_property
     def _pathways(self) -> list[Pathway]:
@@ -57,6 +58,10 @@ class Centre:
     def is_admin(self, role: str) -> bool:
         return role in self.admin_roles
 
+    def may_read_reports(self, role: str) -> bool:
+        """The admins, and the clinical leads the centre names (read-only)."""
+        return self.is_admin(role) or role in self.report_roles
+
     def is_staff(self, role: str) -> bool:
         """Staff see clinical detail: the clinical roles of any pathway, and the admins.
         Everyone else (a waiting-room screen) sees the de-identified family board only."""
@@ -79,12 +84,16 @@ def centre_from(settings: Settings, catalog: PathwayCatalog) -> Centre:
     """The centre, refusing role settings that name no known role: a misspelt desk role
     would quietly give the front desk the whole clinical record."""
     known = {r.id for p in catalog.all() for r in p.roles}
-    unknown = sorted(set(settings.desk_roles) - known)
-    if unknown:
-        raise CentreError(
-            f"setting DAYCASE_DESK_ROLES: {', '.join(unknown)} is no role of the pathways "
-            f"here (roles: {', '.join(sorted(known))})"
-        )
+    for name, roles in (
+        ("DESK_ROLES", settings.desk_roles),
+        ("REPORT_ROLES", settings.report_roles),
+    ):
+        unknown = sorted(set(roles) - known)
+        if unknown:
+            raise CentreError(
+                f"setting DAYCASE_{name}: {', '.join(unknown)} is no role of the pathways "
+                f"here (roles: {', '.join(sorted(known))})"
+            )
     return Centre(
         name=settings.centre_name,
         phone=settings.centre_phone,
@@ -92,4 +101,5 @@ def centre_from(settings: Settings, catalog: PathwayCatalog) -> Centre:
         default_pathway=settings.default_pathway,
         admin_roles=frozenset(settings.admin_roles),
         catalog=catalog,
+        report_roles=frozenset(settings.report_roles),
     )

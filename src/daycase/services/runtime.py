@@ -23,6 +23,7 @@ from daycase.services.centre import Centre, centre_from
 from daycase.services.centre_setup import CentreSetup, CentreSetupService, SetupVersion
 from daycase.services.displays import DisplayService
 from daycase.services.live import LiveHub
+from daycase.services.reports import ReportService
 from daycase.services.schedule import Changed, ScheduleService
 from daycase.services.schedule_plan import Change
 from daycase.services.views import board_row_json, family_row_json
@@ -30,6 +31,7 @@ from daycase.store.accounts import SqlAccounts
 from daycase.store.audit_writer import close_writer
 from daycase.store.centre_setup import SqlCentreSetups
 from daycase.store.displays import SqlDisplayLinks
+from daycase.store.report_facts import SqlReportFacts
 from daycase.store.schedule import SqlSchedules
 from daycase.store.sql import SqlEventStore, make_engine
 
@@ -46,6 +48,7 @@ class Runtime:
     setup: CentreSetupService
     displays: DisplayService
     schedule: ScheduleService
+    reports: ReportService
     clock: Clock
     tz: ZoneInfo
 
@@ -163,6 +166,14 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             clock=clock,
             tz=tz,
             is_staff=centre.is_staff,
+        ),
+        reports=ReportService(
+            SqlReportFacts(store.engine),
+            SqlSchedules(store.engine),
+            setup,
+            catalog,
+            clock,
+            tz,
         ),
         clock=clock,
         tz=tz,

@@ -48,6 +48,8 @@ class Rebuilt:
     checked: int = 0
     corrected: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    # Rows a read model kept at read time had not made yet: added, not a difference.
+    filled: int = 0
 
 
 class Projection(Protocol):

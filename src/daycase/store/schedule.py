@@ -55,6 +55,22 @@ class SqlSchedules:
         with self._reader.connect() as conn:
             return [ScheduleRow(*row) for row in conn.execute(query)]
 
+    def latest_between(self, first: date, last: date) -> list[ScheduleRow]:
+        """The latest version of each day from `first` to `last` that has a schedule."""
+        newest = (
+            sa.select(_T.day, sa.func.max(_T.version).label("version"))
+            .where(_T.day >= first.isoformat(), _T.day <= last.isoformat())
+            .group_by(_T.day)
+            .subquery()
+        )
+        query = (
+            sa.select(*_COLUMNS)
+            .join(newest, sa.and_(_T.day == newest.c.day, _T.version == newest.c.version))
+            .order_by(_T.day)
+        )
+        with self._reader.connect() as conn:
+            return [ScheduleRow(*row) for row in conn.execute(query)]
+
     def append(
         self,
         *,

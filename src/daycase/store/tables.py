@@ -190,3 +190,14 @@ schedule_table = sa.Table(
     sa.Column("changed_at", sa.Text, nullable=False),
     sa.Column("change", sa.Text, nullable=False),
 )
+
+# The report facts read model: one row per case, folded from its events
+# (`daycase.reports.facts`); `seq` says which of the case's events it has seen.
+report_facts_table = sa.Table(
+    "report_facts",
+    metadata,
+    sa.Column("case_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("day", sa.String(10), nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+)

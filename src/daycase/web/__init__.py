@@ -21,6 +21,7 @@ def install_web(app: FastAPI) -> None:
         centre_pages,
         pages,
         patient_pages,
+        report_pages,
         room_pages,
         user_pages,
     )
@@ -38,6 +39,7 @@ def install_web(app: FastAPI) -> None:
         admin_pages,
         centre_pages,
         room_pages,
+        report_pages,
         user_pages,
     ):
         app.include_router(module.router)

@@ -1,0 +1,1 @@
+"""Quality reports: facts per case, measures over them, renderers (reports room). Pure."""
