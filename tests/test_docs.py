@@ -60,3 +60,13 @@ def test_every_setting_is_documented() -> None:
         assert f"`DAYCASE_{name.upper()}`" in text, name
         assert field.description, name
         assert field.description in text, name
+
+
+def test_every_report_measure_is_defined_in_the_docs_as_the_code_says() -> None:
+    from daycase.reports.measures import MEASURES
+
+    text = (ROOT / "docs" / "reports.md").read_text(encoding="utf-8")
+    missing = [
+        d.id for d in MEASURES.values() if f"| `{d.id}` | {d.title} | {d.definition} |" not in text
+    ]
+    assert missing == []

@@ -83,15 +83,15 @@ class CaseFacts:
 
     def minutes(self, start: str, end: str) -> float | None:
         """Minutes between two milestones (or `ready`/`outcome`), None if either is missing."""
-        a, b = self._at(start), self._at(end)
+        a = self.ready_at if start == "ready" else self.times.get(start)
+        b = (
+            self.ready_at
+            if end == "ready"
+            else self.outcome_at
+            if end == "outcome"
+            else self.times.get(end)
+        )
         return None if a is None or b is None else (b - a).total_seconds() / 60
-
-    def _at(self, name: str) -> datetime | None:
-        if name == "ready":
-            return self.ready_at
-        if name == "outcome":
-            return self.outcome_at
-        return self.times.get(name)
 
 
 def case_facts(pathway: Pathway, state: CaseState) -> CaseFacts:

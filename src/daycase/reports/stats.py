@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from datetime import date
+from functools import cache
 
 from scipy.stats import beta
 
@@ -63,10 +64,13 @@ def summary(values: Sequence[float]) -> Summary | None:
     return Summary(len(ordered), ordered[0], q1, median, q3, ordered[-1])
 
 
+@cache
 def month(day: date) -> str:
+    """2026-03: kept per day, since a year's report asks it of every case."""
     return f"{day.year:04d}-{day.month:02d}"
 
 
+@cache
 def week(day: date) -> str:
     """ISO week, e.g. 2026-W49: weeks start on Monday."""
     year, number, _ = day.isocalendar()

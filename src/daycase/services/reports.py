@@ -36,6 +36,8 @@ Progress = Callable[[int], None]
 
 
 DEFAULT_DAYS = 90
+# Parsed rows kept per process (about 2 kB each): several years of a busy centre.
+MEMO_MAX = 400_000
 MAX_DAYS = 366 * 5
 
 
@@ -116,6 +118,7 @@ class ReportService:
     clock: Clock
     tz: ZoneInfo
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _memo: dict[str, CaseFacts] = field(default_factory=dict)
 
     def refresh(
         self, first: date | None = None, last: date | None = None, progress: Progress | None = None
@@ -139,19 +142,38 @@ class ReportService:
         return build(chosen, filters, context, only=measure)
 
     def read(self, first: date, last: date) -> list[CaseFacts]:
+        """The facts rows of these days, parsed once per process: a row is parsed again
+        only when its case moved on (its `seq` changed)."""
         found: list[CaseFacts] = []
+        misses: list[str] = []
+        memo = self._memo
+        for case_id, seq in self.facts.seqs_between(first, last):
+            kept = memo.get(case_id)
+            if kept is not None and kept.seq == seq:
+                found.append(kept)
+            else:
+                misses.append(case_id)
         stale: list[str] = []
-        for row in self.facts.between(first, last):
+        for row in self.facts.bodies(misses):
             facts = from_json(row.body)
             if facts is None:
                 stale.append(row.case_id)
             else:
                 found.append(facts)
+                self._remember(facts)
         if stale:  # stored by another version of daycase: fold them again, now
             rows = fold_facts(self.catalog, self.facts, stale)
             self.facts.put(rows)
-            found.extend(f for r in rows if (f := from_json(r.body)) is not None)
+            for r in rows:
+                if (facts := from_json(r.body)) is not None:
+                    found.append(facts)
+                    self._remember(facts)
         return found
+
+    def _remember(self, facts: CaseFacts) -> None:
+        if len(self._memo) >= MEMO_MAX:
+            self._memo.clear()  # a cold start again beats memory without bound
+        self._memo[facts.case_id] = facts
 
     def context(self, first: date, last: date) -> Context:
         """The schedule of the days: where each case was placed, its delays, and why it was

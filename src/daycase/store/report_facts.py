@@ -85,6 +85,25 @@ class SqlReportFacts:
                     ],
                 )
 
+    def seqs_between(self, first: date, last: date) -> list[tuple[str, int]]:
+        """(case id, seq) of every row of these days: what a reader with the rows in memory
+        needs to know which of them are still current."""
+        query = sa.select(_F.case_id, _F.seq).where(
+            _F.day >= first.isoformat(), _F.day <= last.isoformat()
+        )
+        with self._reader.connect() as conn:
+            return [(str(c), int(s)) for c, s in conn.execute(query)]
+
+    def bodies(self, case_ids: Sequence[str]) -> Iterator[FactsRow]:
+        """The rows of these cases, a chunk per statement."""
+        for start in range(0, len(case_ids), CHUNK):
+            chunk = case_ids[start : start + CHUNK]
+            query = sa.select(_F.case_id, _F.seq, _F.day, _F.body).where(_F.case_id.in_(chunk))
+            with self._reader.connect() as conn:
+                rows = conn.execute(query).all()
+            for c, s, d, b in rows:
+                yield FactsRow(str(c), int(s), str(d), str(b))
+
     def between(self, first: date, last: date) -> list[FactsRow]:
         query = (
             sa.select(_F.case_id, _F.seq, _F.day, _F.body)
