@@ -587,29 +587,40 @@ def seed_calls(store: EventStore, *, day: date, tz: ZoneInfo, now: datetime) -> 
         {"fever": False, "action": "none", "note": "Sore but walking; no concerns"},
         {"fever": True, "action": "clinic_visit", "note": "38.3 °C this morning"},
     ]
-    home = [
-        c
-        for c in store.cases(on=day)
+    at = min(now, datetime.combine(day + timedelta(days=1), time(9, 30), tz))
+    for case_id, answers in zip(_gone_home(service, day=day, tz=tz), calls, strict=False):
+        _call(service, case_id, at=at, answers=answers)
+
+
+def _gone_home(service: CaseService, *, day: date, tz: ZoneInfo) -> list[str]:
+    end = datetime.combine(day, time(23, 0), tz)
+    return [
+        c.case_id
+        for c in service.store.cases(on=day)
         if service.evaluate(c.case_id, now=end)[1].phase == "discharged"
     ]
-    at = min(now, datetime.combine(day + timedelta(days=1), time(9, 30), tz))
+
+
+def _call(service: CaseService, case_id: str, *, at: datetime, answers: JSONObject) -> None:
+    """A next-day call that reached the patient: no red flag unless `answers` says one."""
     service.clock = lambda: at
-    for summary, answers in zip(home, calls, strict=False):
-        data: JSONObject = {
-            "reached": True,
-            "new_leg_weakness_or_numbness": False,
-            "bladder_or_bowel_problem": False,
-            "breathing_problem_or_chest_pain": False,
-            "wound_problem": False,
-            "fall": False,
-            "pain_score": 3,
-            "antithrombotic_restarted": "not_applicable",
-            **answers,
-        }
-        service.record(
-            summary.case_id,
-            RecordStep(actor=Actor("demo-nurse", "nurse"), step="follow_up_call", at=at, data=data),
-        )
+    data: JSONObject = {
+        "reached": True,
+        "new_leg_weakness_or_numbness": False,
+        "bladder_or_bowel_problem": False,
+        "breathing_problem_or_chest_pain": False,
+        "fever": False,
+        "wound_problem": False,
+        "fall": False,
+        "pain_score": 3,
+        "antithrombotic_restarted": "not_applicable",
+        "action": "none",
+        **answers,
+    }
+    service.record(
+        case_id,
+        RecordStep(actor=Actor("demo-nurse", "nurse"), step="follow_up_call", at=at, data=data),
+    )
 
 
 HISTORY_DAYS = 28
@@ -649,31 +660,9 @@ def seed_history(runtime: Runtime, *, today: date, progress: Progress | None = N
 
 def _history_calls(service: CaseService, *, day: date, tz: ZoneInfo, missed: int) -> None:
     """The next morning's calls: each patient who went home reached, but `missed` of them."""
-    end = datetime.combine(day, time(23, 0), tz)
     at = datetime.combine(day + timedelta(days=1), time(10, 0), tz)
-    service.clock = lambda: at
-    home = [
-        c.case_id
-        for c in service.store.cases(on=day)
-        if service.evaluate(c.case_id, now=end)[1].phase == "discharged"
-    ]
-    for case_id in home[missed:]:
-        data: JSONObject = {
-            "reached": True,
-            "new_leg_weakness_or_numbness": False,
-            "bladder_or_bowel_problem": False,
-            "breathing_problem_or_chest_pain": False,
-            "fever": False,
-            "wound_problem": False,
-            "fall": False,
-            "pain_score": 3,
-            "antithrombotic_restarted": "not_applicable",
-            "action": "none",
-        }
-        service.record(
-            case_id,
-            RecordStep(actor=Actor("demo-nurse", "nurse"), step="follow_up_call", at=at, data=data),
-        )
+    for case_id in _gone_home(service, day=day, tz=tz)[missed:]:
+        _call(service, case_id, at=at, answers={})
 
 
 DEMO_USERS = [

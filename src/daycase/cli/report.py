@@ -63,6 +63,7 @@ def report_cmd(
     from daycase.cli.centre import _runtime
     from daycase.reports.export import measure_csv, report_json, summary_csv
     from daycase.reports.measures import MEASURES
+    from daycase.services.catalog import PathwayUnavailable
     from daycase.services.reports import BadFilter, report_filters
 
     if measure != "all" and measure not in MEASURES:
@@ -91,11 +92,15 @@ def report_cmd(
         stale = len(runtime.reports.facts.stale(filters.start, filters.end))
         with Progress(console=err, transient=True, disable=stale < 200) as progress:
             task = progress.add_task("Bringing the report facts up to date", total=stale)
-            report = runtime.reports.report(
-                filters,
-                measure=None if measure == "all" else measure,
-                progress=lambda n: progress.advance(task, n),
-            )
+            try:
+                report = runtime.reports.report(
+                    filters,
+                    measure=None if measure == "all" else measure,
+                    progress=lambda n: progress.advance(task, n),
+                )
+            except PathwayUnavailable as missing:
+                err.print(f"[red]cannot report[/]: {missing}", highlight=False)
+                raise typer.Exit(1) from None
     finally:
         runtime.close()
     if fmt is Format.json:

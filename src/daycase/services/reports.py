@@ -9,7 +9,6 @@ day pays it once for that day's cases.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,14 +22,12 @@ from daycase.reports.facts import CaseFacts, case_facts, from_json, to_json
 from daycase.reports.measures import MEASURES, Context, Placement, build
 from daycase.reports.model import Filters, Report
 from daycase.services.cases import Clock
-from daycase.services.catalog import PathwayCatalog
+from daycase.services.catalog import PathwayCatalog, PathwayUnavailable
 from daycase.services.centre_setup import CentreSetupService
 from daycase.services.schedule_plan import DaySchedule
 from daycase.store.projections import Rebuilt
 from daycase.store.report_facts import FactsRow, SqlReportFacts
 from daycase.store.schedule import SqlSchedules
-
-log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
 
@@ -94,15 +91,27 @@ def fold_facts(
     store: SqlReportFacts,
     case_ids: Sequence[str],
     progress: Progress | None = None,
+    refused: list[tuple[str, str]] | None = None,
 ) -> list[FactsRow]:
-    """The facts rows of these cases, folded from their stored events."""
+    """The facts rows of these cases, folded from their stored events.
+
+    Each case is judged by the exact definition it was opened on, never another version's
+    rules: when that is not here, `PathwayUnavailable` (or, given `refused`, the case and
+    the reason are added there and the rest go on)."""
     rows: list[FactsRow] = []
     for case_id, events in store.histories(case_ids):
         state = fold(events)
         opened = state.opened
         if opened is None:
             continue
-        facts = case_facts(catalog.get(opened.pathway_id, opened.pathway_version), state)
+        try:
+            pathway = catalog.for_case(opened)
+        except PathwayUnavailable as missing:
+            if refused is None:
+                raise
+            refused.append((case_id, str(missing)))
+            continue
+        facts = case_facts(pathway, state)
         rows.append(FactsRow(case_id, facts.seq, facts.day.isoformat(), to_json(facts)))
         if progress is not None:
             progress(1)
@@ -238,7 +247,7 @@ class ReportFactsProjection:
         found = Rebuilt(self.name)
         stored = store.stored()
         case_ids = store.case_ids()
-        wanted = fold_facts(self._catalog, store, case_ids, progress)
+        wanted = fold_facts(self._catalog, store, case_ids, progress, refused=found.refused)
         missing = [row for row in wanted if row.case_id not in stored]
         differ = [
             row
