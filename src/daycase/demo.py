@@ -732,8 +732,11 @@ def _book_rooms(runtime: Runtime, day: date, *, rooms_used: int | None = None) -
         runtime.change_schedule(Place(row.case_id, rooms[i % len(rooms)]), by=front_desk)
 
 
-def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str, str, str]]:
-    """Today's demo cases (up to the real clock) and one user per role with a new password.
+def seed_server_demo(
+    settings: Settings, *, console: Console, history: bool = True
+) -> list[tuple[str, str, str]]:
+    """Today's demo cases (up to the real clock) and one user per role with a new password;
+    with `history`, four weeks of past days too (what the reports read).
 
     `DemoRefused`, with nothing changed, for a database the demo did not make: the demo
     users' passwords are reset on every run, which must never reach a real account.
@@ -780,8 +783,9 @@ def seed_server_demo(settings: Settings, *, console: Console) -> list[tuple[str,
             )
         if runtime.schedule.plan(day).version == 0:
             _book_rooms(runtime, day)
-        with Progress(console=console, transient=True) as progress:
-            seed_history(runtime, today=day, progress=progress)
+        if history:
+            with Progress(console=console, transient=True) as progress:
+                seed_history(runtime, today=day, progress=progress)
         users: list[tuple[str, str, str]] = []
         for name, role in DEMO_USERS:
             password = secrets.token_urlsafe(9)

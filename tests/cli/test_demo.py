@@ -6,7 +6,7 @@ import io
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,8 @@ def test_the_demo_leaves_patients_to_take_from_check_in(tmp_path: Path, clock: t
         clock_offset_seconds=(instant - datetime.now(UTC)).total_seconds(),
     )
     migrate(settings.db)
-    seed_server_demo(settings, console=Console(file=io.StringIO()))
+    # Today is what this test reads; the four weeks of history are another test's.
+    seed_server_demo(settings, console=Console(file=io.StringIO()), history=False)
     runtime = open_runtime(settings)
     try:
         rows = board(runtime.cases, on=runtime.today(), now=runtime.now())
@@ -62,3 +63,35 @@ def test_the_centre_timezone_is_the_machines_unless_set() -> None:
 
     assert zone(TZ="Europe/Paris") == "Europe/Paris"
     assert zone(TZ="Asia/Tokyo", DAYCASE_TIMEZONE="America/Chicago") == "America/Chicago"
+
+
+def test_the_demo_records_four_weeks_for_the_reports(tmp_path: Path) -> None:
+    from daycase.demo import HISTORY_DAYS
+    from daycase.services.reports import report_filters
+
+    instant = datetime.combine(datetime.now(NEW_YORK).date(), time(13, 0), NEW_YORK)
+    settings = Settings(
+        db=f"sqlite:///{tmp_path / 'demo.db'}",
+        timezone="America/New_York",
+        clock_offset_seconds=(instant - datetime.now(UTC)).total_seconds(),
+    )
+    migrate(settings.db)
+    seed_server_demo(settings, console=Console(file=io.StringIO()))
+    runtime = open_runtime(settings)
+    try:
+        today = runtime.today()
+        first, last = today - timedelta(days=HISTORY_DAYS), today - timedelta(days=2)
+        weekdays = sum(
+            (first + timedelta(days=n)).weekday() < 5 for n in range((last - first).days + 1)
+        )
+        report = runtime.reports.report(report_filters(today=today, start=first, end=last))
+    finally:
+        runtime.close()
+    by_id = {m.id: m for m in report.measures}
+    assert report.cases == 8 * weekdays
+    first_cases = by_id["first_case_on_time"].proportion
+    assert first_cases is not None
+    assert first_cases.denominator == 2 * weekdays  # two rooms a day, booked on the schedule
+    calls = by_id["next_day_calls"].proportion
+    assert calls is not None
+    assert 0 < calls.numerator < calls.denominator  # most reached, some missed

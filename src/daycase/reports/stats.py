@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from datetime import date
 from functools import cache
 
-from scipy.stats import beta
-
 from daycase.reports.model import Proportion, Summary
 
 CONFIDENCE = 0.95
@@ -45,10 +43,14 @@ def proportion(
 
 
 def clopper_pearson(k: int, n: int) -> tuple[float, float]:
-    """The exact two-sided 95 % interval of a binomial proportion k/n."""
+    """The exact two-sided 95 % interval of a binomial proportion k/n: quantiles of the beta
+    distribution, the inverse of the regularized incomplete beta function."""
+    # Imported here: scipy takes a while to load, and only a report needs it.
+    from scipy.special import betaincinv
+
     alpha = 1 - CONFIDENCE
-    low = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
-    high = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    low = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, alpha / 2))
+    high = 1.0 if k == n else float(betaincinv(k + 1, n - k, 1 - alpha / 2))
     return low, high
 
 
