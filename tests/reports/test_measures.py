@@ -388,3 +388,14 @@ def test_every_measure_is_defined_and_builds_on_no_cases() -> None:
         assert m.definition
         assert m.title
         assert m.proportion is None or m.proportion.rate is None
+
+
+def test_when_the_first_booked_case_is_cancelled_the_next_one_opens_the_room() -> None:
+    cases, placements = two_rooms()
+    cases[0] = replace(cases[0], times={}, outcome="cancelled", outcome_at=at(7))
+    late = dict(cases[1].times)
+    late["in_room"] = cases[1].scheduled_start + timedelta(minutes=20)
+    cases[1] = replace(cases[1], times=late)
+    m = run("first_case_on_time", cases, placements=placements)
+    assert counts(m) == (1, 2)
+    assert m.cases == ("c001",)

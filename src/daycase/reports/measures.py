@@ -512,13 +512,15 @@ def _first_cases(facts: Sequence[CaseFacts], context: Context) -> list[CaseFacts
     "first_case_on_time",
     GROUPS[2],
     "First-case on-time starts",
-    "Each room's first case of the day that went into the room: the share in the room at or "
-    "before its booked start plus the centre's grace. Late ones are listed with the delay "
-    "reasons recorded on the schedule.",
+    "Each room's first case of the day (the first in the schedule's order that went into the "
+    "room): the share in the room at or before its booked start plus the centre's grace. "
+    "Late ones are listed with the delay reasons recorded on the schedule.",
 )
 def first_case_on_time(facts: Sequence[CaseFacts], filters: Filters, context: Context) -> Measure:
     grace = timedelta(minutes=context.grace_min)
-    firsts = [f for f in _first_cases(facts, context) if "in_room" in f.times]
+    # The first case that went into each room: when the first booked is cancelled, the
+    # next one opens the room's day.
+    firsts = _first_cases([f for f in facts if "in_room" in f.times], context)
     late = [f for f in firsts if f.times["in_room"] > f.scheduled_start + grace]
     reasons = Counter(
         reason for f in late for reason in (context.delays.get(f.case_id) or ("No reason given",))
