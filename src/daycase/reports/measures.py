@@ -10,7 +10,7 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -332,19 +332,28 @@ CHECKLIST = (
     "moment.",
 )
 def who_checklist(facts: Sequence[CaseFacts], filters: Filters, context: Context) -> Measure:
-    rows: list[tuple[Cell, ...]] = []
+    reached = [0] * len(CHECKLIST)
+    done = [0] * len(CHECKLIST)
     missing: set[str] = set()
+    for f in facts:  # one pass: a year is tens of thousands of cases
+        times = f.times
+        for i, (_, check, guarded) in enumerate(CHECKLIST):
+            moment = times.get(guarded)
+            if moment is None:
+                continue
+            reached[i] += 1
+            recorded = times.get(check)
+            if recorded is not None and recorded <= moment:
+                done[i] += 1
+            else:
+                missing.add(f.case_id)
+    rows: list[tuple[Cell, ...]] = []
     bars: list[tuple[str, float]] = []
-    total_hit = total_n = 0
-    for title, check, guarded in CHECKLIST:
-        reached = [f for f in facts if guarded in f.times]
-        done = [f for f in reached if check in f.times and f.times[check] <= f.times[guarded]]
-        missing |= {f.case_id for f in reached} - {f.case_id for f in done}
-        share = proportion(len(done), len(reached))
-        rows.append((title, len(done), len(reached), _pct(share)))
+    for i, (title, _, _) in enumerate(CHECKLIST):
+        share = proportion(done[i], reached[i])
+        rows.append((title, done[i], reached[i], _pct(share)))
         bars.append((title, share.rate or 0.0))
-        total_hit += len(done)
-        total_n += len(reached)
+    total_hit, total_n = sum(done), sum(reached)
     return _measure(
         "who_checklist",
         proportion=proportion(total_hit, total_n),
@@ -497,9 +506,9 @@ def _room(f: CaseFacts, context: Context) -> str:
 
 def _first_cases(facts: Sequence[CaseFacts], context: Context) -> list[CaseFacts]:
     """Each room's first case of each day: first in the schedule's order, else booked first."""
-    by_room: dict[tuple[str, str], list[CaseFacts]] = defaultdict(list)
+    by_room: dict[tuple[date, str], list[CaseFacts]] = defaultdict(list)
     for f in facts:
-        by_room[(f.day.isoformat(), _room(f, context))].append(f)
+        by_room[(f.day, _room(f, context))].append(f)
 
     def order(f: CaseFacts) -> tuple[int, datetime, str]:
         placed = context.placements.get(f.case_id)
@@ -544,22 +553,23 @@ def first_case_on_time(facts: Sequence[CaseFacts], filters: Filters, context: Co
     "slot): they are excluded and counted.",
 )
 def turnover(facts: Sequence[CaseFacts], filters: Filters, context: Context) -> Measure:
-    by_room_day: dict[tuple[str, str], list[CaseFacts]] = defaultdict(list)
+    by_room_day: dict[tuple[str, date], list[tuple[datetime, datetime]]] = defaultdict(list)
     for f in facts:
-        if "in_room" in f.times and "out_of_room" in f.times:
-            by_room_day[(_room(f, context), f.day.isoformat())].append(f)
+        went_in, came_out = f.times.get("in_room"), f.times.get("out_of_room")
+        if went_in is not None and came_out is not None:
+            by_room_day[(_room(f, context), f.day)].append((went_in, came_out))
     by_room: dict[str, list[float]] = defaultdict(list)
     by_week: dict[str, list[float]] = defaultdict(list)
     excluded = 0
-    for (room, _), cases in by_room_day.items():
-        cases.sort(key=lambda f: f.times["in_room"])
-        for before, after in itertools.pairwise(cases):
-            gap = (after.times["in_room"] - before.times["out_of_room"]).total_seconds() / 60
+    for (room, day), spans in by_room_day.items():
+        spans.sort(key=_went_in)
+        for (_, before_out), (after_in, _) in itertools.pairwise(spans):
+            gap = (after_in - before_out).total_seconds() / 60
             if gap < 0 or gap > TURNOVER_EXCLUDED_OVER_MIN:
                 excluded += 1
                 continue
             by_room[room].append(gap)
-            by_week[week(after.day)].append(gap)
+            by_week[week(day)].append(gap)
     return _measure(
         "turnover",
         tables=[
@@ -575,6 +585,10 @@ def turnover(facts: Sequence[CaseFacts], filters: Filters, context: Context) -> 
         ],
         notes=[f"{excluded} gaps excluded (over 60 min, or cases overlapping in one room)."],
     )
+
+
+def _went_in(span: tuple[datetime, datetime]) -> datetime:
+    return span[0]
 
 
 def _levels_group(f: CaseFacts) -> str:
@@ -619,15 +633,15 @@ def recovery_intervals(facts: Sequence[CaseFacts], filters: Filters, context: Co
         "arrival to discharged": [],
     }
     never = [f for f in home if f.ready_at is None]
+    to_ready, ready_to_home, to_home = groups.values()
     for f in home:
-        for label, (a, b) in (
-            ("arrival to ready", ("pacu_arrival", "ready")),
-            ("ready to discharged", ("ready", "outcome")),
-            ("arrival to discharged", ("pacu_arrival", "outcome")),
-        ):
-            minutes = f.minutes(a, b)
-            if minutes is not None:
-                groups[label].append(minutes)
+        arrival, ready, home_at = f.times["pacu_arrival"], f.ready_at, f.outcome_at
+        if ready is not None:
+            to_ready.append((ready - arrival).total_seconds() / 60)
+        if home_at is not None:
+            to_home.append((home_at - arrival).total_seconds() / 60)
+            if ready is not None:
+                ready_to_home.append((home_at - ready).total_seconds() / 60)
     return _measure(
         "recovery_intervals",
         cases=(f.case_id for f in never),
@@ -741,19 +755,25 @@ def complications(facts: Sequence[CaseFacts], filters: Filters, context: Context
     "the number of levels treated in the case.",
 )
 def cement_leakage(facts: Sequence[CaseFacts], filters: Filters, context: Context) -> Measure:
-    injected = [(f, row) for f in facts for row in f.leakage]
-    leaked = [(f, row) for f, row in injected if row[1] in ("minor", "major")]
-    sites = Counter(row[2] or "not given" for _, row in leaked)
+    sites: Counter[str] = Counter()
     by_count: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for f, row in injected:
+    injected = 0
+    cases: set[str] = set()
+    for f in facts:
+        if not f.leakage:
+            continue
         slot = by_count[_levels_group(f)]
-        slot[0] += 1
-        slot[1] += row[1] == "minor"
-        slot[2] += row[1] == "major"
+        for _, leakage, site in f.leakage:
+            injected += 1
+            slot[0] += 1
+            if leakage in ("minor", "major"):
+                slot[1 if leakage == "minor" else 2] += 1
+                sites[site or "not given"] += 1
+                cases.add(f.case_id)
     return _measure(
         "cement_leakage",
-        proportion=proportion(len(leaked), len(injected)),
-        cases={f.case_id for f, _ in leaked},
+        proportion=proportion(sum(sites.values()), injected),
+        cases=cases,
         tables=[
             Table("Leakage by site", ("site", "levels"), tuple(_ranked(sites))),
             Table(
