@@ -32,6 +32,8 @@ def test_an_ordinary_day_gives_its_milestones_and_is_ready_an_hour_after_arrival
     assert f.outcome_at is not None
     assert f.ready_at <= f.outcome_at
     assert f.warm_on_arrival is True
+    # The call is due 36 h after going home: the pathway's follow_up_call_missed rule.
+    assert f.call_due_at == f.outcome_at + timedelta(hours=36)
     assert f.complications == ()
     assert f.overrides == ()
     assert f.corrections == ()

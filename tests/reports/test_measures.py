@@ -323,9 +323,10 @@ def test_cement_leakage_per_level_by_site_and_level_count() -> None:
     assert m.tables[1].rows == (("1 level", 2, 0, 1), ("2 levels", 2, 1, 0))
 
 
-def test_next_day_calls_due_after_36_hours_reached_late_missed_and_red_flags() -> None:
+def test_next_day_calls_due_when_the_pathway_says_reached_late_missed_and_red_flags() -> None:
     home = at(10, day=DAY)
-    cases = [case(i, outcome_at=home) for i in range(5)]
+    due = home + timedelta(hours=36)  # the facts carry it from the pathway's own rule
+    cases = [case(i, outcome_at=home, call_due_at=due) for i in range(5)]
     cases[0] = replace(cases[0], first_reached_call_at=home + timedelta(hours=24), calls_tried=1)
     cases[1] = replace(cases[1], first_reached_call_at=home + timedelta(hours=40), calls_tried=2)
     cases[2] = replace(cases[2], calls_tried=3)
@@ -336,14 +337,16 @@ def test_next_day_calls_due_after_36_hours_reached_late_missed_and_red_flags() -
     assert counts(m) == (2, 5)
     assert {row[0]: row[1] for row in m.tables[0].rows} == {
         "due": 5,
-        "reached within 36 h": 2,
+        "reached in time": 2,
         "reached later": 1,
         "not reached (missed)": 2,
         "tried but not reached": 1,
         "red flag found": 1,
     }
-    # Before 36 h have passed nobody is due yet.
-    assert counts(run("next_day_calls", cases, now=home + timedelta(hours=35))) == (0, 0)
+    # Before the call is due nobody counts yet; nor a case whose pathway has no such rule.
+    assert counts(run("next_day_calls", cases, now=due - timedelta(minutes=1))) == (0, 0)
+    no_rule = [replace(c, call_due_at=None) for c in cases]
+    assert counts(run("next_day_calls", no_rule, now=home + timedelta(hours=48))) == (0, 0)
 
 
 # --- the arithmetic -----------------------------------------------------------------------

@@ -79,6 +79,8 @@ def test_filters_narrow_the_cases_and_a_bad_one_is_named(reports_site: Site) -> 
     expect(page.get_by_text("8 cases booked")).to_be_visible()
     page.goto(reports_site.url("/reports?from=2026-02-01&to=2026-01-01"))
     expect(page.get_by_role("alert")).to_contain_text("from: the first day is after the last day")
+    page.goto(reports_site.url("/reports/asc99"))
+    expect(page.get_by_role("heading", name="No such report")).to_be_visible()
 
 
 def test_a_clinical_lead_reads_on_a_phone_and_a_nurse_may_not(reports_site: Site) -> None:

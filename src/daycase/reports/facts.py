@@ -21,6 +21,7 @@ from daycase.engine.evaluate import evaluate_alerts
 from daycase.engine.events import EventAmended, EventVoided
 from daycase.engine.fold import CaseState, Entry
 from daycase.engine.gates import terminal_entry, unmet
+from daycase.engine.rules.aftercare import CallMissed
 from daycase.pathways.schema import Pathway
 
 # The milestones kept with their first clinical time (step id = milestone name).
@@ -39,7 +40,7 @@ MILESTONES = (
 )
 NORMOTHERMIA_C = 35.5
 NORMOTHERMIA_WITHIN = timedelta(minutes=15)
-VERSION = 2  # of the row's shape: a row of another shape is rebuilt, never misread
+VERSION = 3  # of the row's shape: a row of another shape is rebuilt, never misread
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +76,9 @@ class CaseFacts:
     antithrombotic_resolution: str | None = None
     calls_tried: int = 0
     first_reached_call_at: datetime | None = None
+    # When the next-day call is due: the pathway's own missed-call rule (its hours after
+    # the patient went home); None when the pathway has none or the patient did not go home.
+    call_due_at: datetime | None = None
 
     @property
     def arrived(self) -> bool:
@@ -147,7 +151,19 @@ def case_facts(pathway: Pathway, state: CaseState) -> CaseFacts:
             (e.at for e in state.step_entries("follow_up_call") if e.data.get("reached") is True),
             None,
         ),
+        call_due_at=_call_due_at(pathway, state),
     )
+
+
+def _call_due_at(pathway: Pathway, state: CaseState) -> datetime | None:
+    """Due as the pathway's `call_missed` rule says: never a second copy of its hours."""
+    for alert in pathway.alerts:
+        if alert.rule == "call_missed":
+            params: CallMissed = alert.bound_params
+            home = state.step_entries(params.after_step)
+            if home:
+                return home[0].at + timedelta(hours=params.after_h)
+    return None
 
 
 def _last_moment(state: CaseState) -> datetime:
@@ -312,6 +328,7 @@ def from_json(text: str) -> CaseFacts | None:
         antithrombotic_resolution=raw["antithrombotic_resolution"],
         calls_tried=raw["calls_tried"],
         first_reached_call_at=_at(raw["first_reached_call_at"]),
+        call_due_at=_at(raw["call_due_at"]),
     )
 
 

@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from daycase.engine.validate import has_control_chars
+from daycase.reports.measures import TURNOVER_MAX_MIN
 from daycase.services.board import BoardRow, RoomFacts
 from daycase.services.centre_setup import CentreSetup, Reason, Room
 
 DURATION_MIN = (15, 480)
-TURNOVER_MAX_MIN = 60
 NOTE_MAX = 200
 
 
