@@ -226,7 +226,7 @@ def run_backend(
             cold: list[float] = []
             warm: list[float] = []
             for _ in range(repeat):
-                runtime.reports._memo.clear()
+                runtime.reports.forget()
                 cold.append(timed(runtime.reports, year))
                 warm.append(timed(runtime.reports, year))
             in_year = len(runtime.reports.facts.seqs_between(year.start, year.end))

@@ -5,21 +5,28 @@ lag behind their case (one join on the case index finds them) are folded again
 (`refresh`), so a report is exact as of its last event. The write path does no report work:
 a clinical write never waits for a fold (about 20 ms a case); the first report after a busy
 day pays it once for that day's cases.
+
+A server keeps each day's tallies (`measures.Tally`) per set of filters, with what they were
+made from: the day's rows and their seqs, its schedule version and the set-up version. A
+report reads those from the database, tallies again only the days where one of them moved
+(or where a next-day call fell due since), and adds the days up: a year's report costs the
+days that changed, not every case.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from daycase.engine.fold import fold
 from daycase.reports.facts import CaseFacts, case_facts, from_json, to_json
-from daycase.reports.measures import MEASURES, Context, Placement, build
+from daycase.reports.measures import MEASURES, Context, Placement, Tally, changes_at, finish, tally
 from daycase.reports.model import Filters, Report
 from daycase.services.cases import Clock
 from daycase.services.catalog import PathwayCatalog, PathwayUnavailable
@@ -27,7 +34,7 @@ from daycase.services.centre_setup import CentreSetupService
 from daycase.services.schedule_plan import DaySchedule
 from daycase.store.projections import Rebuilt
 from daycase.store.report_facts import FactsRow, SqlReportFacts
-from daycase.store.schedule import SqlSchedules
+from daycase.store.schedule import ScheduleRow, SqlSchedules
 
 Progress = Callable[[int], None]
 
@@ -36,6 +43,8 @@ DEFAULT_DAYS = 90
 # Parsed rows kept per process (about 2 kB each): several years of a busy centre.
 MEMO_MAX = 400_000
 MAX_DAYS = 366 * 5
+# Days of tallies kept per process, each under one set of filters: years of reports.
+DAYS_MAX = 20_000
 
 
 class BadFilter(ValueError):
@@ -118,6 +127,21 @@ def fold_facts(
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """One day's tallies under one set of filters, and what they were made from."""
+
+    seqs: dict[str, int]
+    schedule: int
+    setup: int
+    until: datetime | None  # a next-day call falls due then: tally again
+    cases: int
+    tallies: dict[str, Tally]
+
+
+FilterKey = tuple[str | int | None, ...]
+
+
 @dataclass(slots=True)
 class ReportService:
     facts: SqlReportFacts
@@ -128,6 +152,7 @@ class ReportService:
     tz: ZoneInfo
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _memo: dict[str, CaseFacts] = field(default_factory=dict)
+    _days: dict[tuple[str, FilterKey], _Day] = field(default_factory=dict)
 
     def refresh(
         self, first: date | None = None, last: date | None = None, progress: Progress | None = None
@@ -146,17 +171,83 @@ class ReportService:
         if measure is not None and measure not in MEASURES:
             raise UnknownMeasure(measure)
         self.refresh(filters.start, filters.end, progress)
-        context = self.context(filters.start, filters.end)
-        chosen = [f for f in self.read(filters.start, filters.end) if _kept(f, filters, context)]
-        return build(chosen, filters, context, only=measure)
+        base = self._base()
+        setup_version = self.setup.current().version
+        key = _filter_key(filters)
+        by_day: dict[str, dict[str, int]] = defaultdict(dict)
+        for case_id, seq, day in self.facts.seqs_between(filters.start, filters.end):
+            by_day[day][case_id] = seq
+        versions = self.schedules.latest_versions(filters.start, filters.end)
+        days: list[_Day] = []
+        missed: list[str] = []
+        for day, seqs in by_day.items():
+            kept = self._days.get((day, key))
+            if (
+                kept is not None
+                and kept.seqs == seqs
+                and kept.schedule == versions.get(day, 0)
+                and kept.setup == setup_version
+                and (kept.until is None or base.now < kept.until)
+            ):
+                days.append(kept)
+            else:
+                missed.append(day)
+        if missed:
+            days.extend(self._tally_days(missed, by_day, versions, setup_version, base, filters))
+        total = {m: Tally() for m in MEASURES}
+        for d in days:
+            for m, t in d.tallies.items():
+                total[m].add(t)
+        return finish(total, sum(d.cases for d in days), filters, base, only=measure)
+
+    def _tally_days(
+        self,
+        days: list[str],
+        by_day: dict[str, dict[str, int]],
+        versions: dict[str, int],
+        setup_version: int,
+        base: Context,
+        filters: Filters,
+    ) -> list[_Day]:
+        """Tally these days again (every measure, so the day serves any later report)."""
+        facts: dict[str, list[CaseFacts]] = defaultdict(list)
+        for f in self._read([(c, s) for day in days for c, s in by_day[day].items()]):
+            facts[f.day.isoformat()].append(f)
+        schedules: dict[str, list[ScheduleRow]] = defaultdict(list)
+        for row in self.schedules.latest_between(
+            date.fromisoformat(min(days)), date.fromisoformat(max(days))
+        ):
+            schedules[row.day].append(row)
+        key = _filter_key(filters)
+        made: list[_Day] = []
+        for day in days:
+            context = _with_schedules(base, schedules.get(day, []))
+            chosen = [f for f in facts[day] if _kept(f, filters, context)]
+            found = _Day(
+                seqs=by_day[day],
+                schedule=versions.get(day, 0),
+                setup=setup_version,
+                until=changes_at(chosen, base.now),
+                cases=len(chosen),
+                tallies=tally(chosen, context),
+            )
+            if len(self._days) >= DAYS_MAX:
+                self._days.clear()  # a cold start again beats memory without bound
+            self._days[(day, key)] = found
+            made.append(found)
+        return made
 
     def read(self, first: date, last: date) -> list[CaseFacts]:
-        """The facts rows of these days, parsed once per process: a row is parsed again
-        only when its case moved on (its `seq` changed)."""
+        """The facts rows of these days (parsed once per process, see `_read`)."""
+        return self._read([(c, s) for c, s, _ in self.facts.seqs_between(first, last)])
+
+    def _read(self, wanted: Iterable[tuple[str, int]]) -> list[CaseFacts]:
+        """These rows, parsed once per process: a row is parsed again only when its case
+        moved on (its `seq` changed)."""
         found: list[CaseFacts] = []
         misses: list[str] = []
         memo = self._memo
-        for case_id, seq in self.facts.seqs_between(first, last):
+        for case_id, seq in wanted:
             kept = memo.get(case_id)
             if kept is not None and kept.seq == seq:
                 found.append(kept)
@@ -184,33 +275,56 @@ class ReportService:
             self._memo.clear()  # a cold start again beats memory without bound
         self._memo[facts.case_id] = facts
 
+    def forget(self) -> None:
+        """Drop what this process keeps (parsed rows, days' tallies): the next report is
+        cold. The bench times both."""
+        self._memo.clear()
+        self._days.clear()
+
     def context(self, first: date, last: date) -> Context:
         """The schedule of the days: where each case was placed, its delays, and why it was
         cancelled, in the centre's own words."""
+        return _with_schedules(self._base(), self.schedules.latest_between(first, last))
+
+    def _base(self) -> Context:
+        """The clock and the centre's set-up, without any day's schedule."""
         setup = self.setup.current().setup
-        delay_words = {r.code: r.label for r in setup.delay_reasons}
-        cancel_words = {r.code: r.label for r in setup.cancellation_reasons}
-        placements: dict[str, Placement] = {}
-        delays: dict[str, tuple[str, ...]] = {}
-        cancellations: dict[str, str] = {}
-        for row in self.schedules.latest_between(first, last):
-            day = DaySchedule.model_validate_json(row.body)
-            for room, case_ids in day.rooms.items():
-                for position, case_id in enumerate(case_ids):
-                    placements[case_id] = Placement(room, position)
-            for case_id, notes in day.delays.items():
-                delays[case_id] = tuple(delay_words.get(n.reason, n.reason) for n in notes)
-            for case_id, cancelled in day.cancellations.items():
-                cancellations[case_id] = cancel_words.get(cancelled.reason, cancelled.reason)
         return Context(
             now=self.clock(),
             tz=self.tz,
             grace_min=setup.first_case_grace_min,
-            placements=placements,
-            delays=delays,
-            cancellations=cancellations,
+            delay_words={r.code: r.label for r in setup.delay_reasons},
+            cancel_words={r.code: r.label for r in setup.cancellation_reasons},
             room_names={room.id: room.name for room in setup.rooms},
         )
+
+
+def _with_schedules(base: Context, rows: Iterable[ScheduleRow]) -> Context:
+    """`base` with the placements, delays and cancellations these schedules record."""
+    placements: dict[str, Placement] = {}
+    delays: dict[str, tuple[str, ...]] = {}
+    cancellations: dict[str, str] = {}
+    delay_words, cancel_words = base.delay_words, base.cancel_words
+    for row in rows:
+        day = DaySchedule.model_validate_json(row.body)
+        for room, case_ids in day.rooms.items():
+            for position, case_id in enumerate(case_ids):
+                placements[case_id] = Placement(room, position)
+        for case_id, notes in day.delays.items():
+            delays[case_id] = tuple(delay_words.get(n.reason, n.reason) for n in notes)
+        for case_id, cancelled in day.cancellations.items():
+            cancellations[case_id] = cancel_words.get(cancelled.reason, cancelled.reason)
+    return replace(base, placements=placements, delays=delays, cancellations=cancellations)
+
+
+def _filter_key(filters: Filters) -> FilterKey:
+    return (
+        filters.room,
+        filters.proceduralist,
+        filters.pathway_id,
+        filters.pathway_version,
+        filters.levels,
+    )
 
 
 def _kept(f: CaseFacts, filters: Filters, context: Context) -> bool:

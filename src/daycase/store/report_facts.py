@@ -85,14 +85,14 @@ class SqlReportFacts:
                     ],
                 )
 
-    def seqs_between(self, first: date, last: date) -> list[tuple[str, int]]:
-        """(case id, seq) of every row of these days: what a reader with the rows in memory
-        needs to know which of them are still current."""
-        query = sa.select(_F.case_id, _F.seq).where(
+    def seqs_between(self, first: date, last: date) -> list[tuple[str, int, str]]:
+        """(case id, seq, day) of every row of these days: what a reader with rows or whole
+        days in memory needs to know which of them are still current."""
+        query = sa.select(_F.case_id, _F.seq, _F.day).where(
             _F.day >= first.isoformat(), _F.day <= last.isoformat()
         )
         with self._reader.connect() as conn:
-            return [(str(c), int(s)) for c, s in conn.execute(query)]
+            return [(str(c), int(s), str(d)) for c, s, d in conn.execute(query)]
 
     def bodies(self, case_ids: Sequence[str]) -> Iterator[FactsRow]:
         """The rows of these cases, a chunk per statement."""

@@ -71,6 +71,17 @@ class SqlSchedules:
         with self._reader.connect() as conn:
             return [ScheduleRow(*row) for row in conn.execute(query)]
 
+    def latest_versions(self, first: date, last: date) -> dict[str, int]:
+        """The latest version number of each day from `first` to `last` with a schedule:
+        what a reader that keeps days in memory compares, without reading the bodies."""
+        query = (
+            sa.select(_T.day, sa.func.max(_T.version))
+            .where(_T.day >= first.isoformat(), _T.day <= last.isoformat())
+            .group_by(_T.day)
+        )
+        with self._reader.connect() as conn:
+            return {str(day): int(version) for day, version in conn.execute(query)}
+
     def append(
         self,
         *,
