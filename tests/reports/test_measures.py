@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from daycase.reports.facts import CaseFacts
 from daycase.reports.measures import MEASURES, Context, Placement, build
@@ -373,6 +376,15 @@ def test_summary_quartiles_are_those_of_the_values() -> None:
     assert s is not None
     assert (s.n, s.low, s.q1, s.median, s.q3, s.high) == (5, 10, 20, 30, 40, 50)
     assert summary([]) is None
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=60))
+def test_summary_quartiles_are_the_inclusive_method(values: list[float]) -> None:
+    s = summary(values)
+    assert s is not None
+    expected = statistics.quantiles(values, n=4, method="inclusive")
+    assert [s.q1, s.median, s.q3] == pytest.approx(expected, rel=1e-12, abs=1e-9)
+    assert (s.n, s.low, s.high) == (len(values), min(values), max(values))
 
 
 def test_monthly_run_charts_leave_a_gap_for_a_month_without_cases() -> None:

@@ -76,6 +76,8 @@ def exact(rt: Runtime, filters: Filters) -> Report:
         ReportService(r.facts, r.schedules, r.setup, r.catalog, r.clock, r.tz).report(filters)
         == kept
     )
+    for m in kept.measures:
+        assert len(set(m.cases)) == len(m.cases), m.id  # each case listed once
     return kept
 
 

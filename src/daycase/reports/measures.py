@@ -143,11 +143,20 @@ def measure(
 def tally(
     facts: Sequence[CaseFacts], context: Context, *, only: str | None = None
 ) -> dict[str, Tally]:
-    """Each measure's tally (or `only` that one's) of `facts`."""
+    """Each measure's tally (or `only` that one's) of one day's `facts`.
+
+    Its case lists and rows are put in case id order, so days added in date order list
+    their cases by day, then case id, with no sort over a year."""
     found: dict[str, Tally] = {}
     for d in [MEASURES[only]] if only is not None else MEASURES.values():
-        found[d.id] = Tally()
-        d.tally(facts, context, found[d.id])
+        t = found[d.id] = Tally()
+        d.tally(facts, context, t)
+        for cases in t.cases.values():
+            cases.sort()
+        for rows in t.rows.values():
+            rows.sort()
+        for minutes in t.minutes.values():
+            minutes.sort()  # sorted runs: a year's minutes then sort in a few merges
     return found
 
 
@@ -171,8 +180,17 @@ def finish(
 def build(
     facts: Sequence[CaseFacts], filters: Filters, context: Context, *, only: str | None = None
 ) -> Report:
-    """The report over `facts` (already filtered): every measure, or `only` that one."""
-    return finish(tally(facts, context, only=only), len(facts), filters, context, only=only)
+    """The report over `facts` (already filtered): every measure, or `only` that one.
+
+    Tallied a day at a time and added in date order, as a server adds the days it keeps."""
+    by_day: dict[date, list[CaseFacts]] = defaultdict(list)
+    for f in facts:
+        by_day[f.day].append(f)
+    total = {d: Tally() for d in ([only] if only is not None else MEASURES)}
+    for day in sorted(by_day):
+        for measure_id, t in tally(by_day[day], context, only=only).items():
+            total[measure_id].add(t)
+    return finish(total, len(facts), filters, context, only=only)
 
 
 def changes_at(facts: Iterable[CaseFacts], now: datetime) -> datetime | None:
@@ -203,7 +221,7 @@ def _measure(
         proportion=proportion,
         reference=reference,
         reference_label=NATIONAL_LABEL if reference is not None else "",
-        cases=tuple(sorted(set(cases))),
+        cases=tuple(cases),  # by day, then case id (see `tally`)
         tables=tuple(tables),
         charts=tuple(charts),
         notes=tuple(notes),
@@ -949,22 +967,22 @@ def cement_leakage(t: Tally, filters: Filters, context: Context) -> Measure:
 
 def _calls(facts: Sequence[CaseFacts], context: Context, t: Tally) -> None:
     for f in facts:
-        if f.alerts.get("follow_up_red_flag", 0):
-            t.counts["red flag found"] += 1
-            t.cases["listed"].append(f.case_id)
+        listed = bool(f.alerts.get("follow_up_red_flag", 0))
+        t.counts["red flag found"] += listed
         due = f.call_due_at
-        if f.outcome != "discharged" or due is None or due > context.now:
-            continue
-        t.counts["due"] += 1
-        reached = f.first_reached_call_at
-        if reached is None:
-            t.counts["not reached (missed)"] += 1
-            t.counts["tried but not reached"] += int(f.calls_tried > 0)
-            t.cases["listed"].append(f.case_id)
-        elif reached <= due:
-            t.counts["reached in time"] += 1
-        else:
-            t.counts["reached later"] += 1
+        if f.outcome == "discharged" and due is not None and due <= context.now:
+            t.counts["due"] += 1
+            reached = f.first_reached_call_at
+            if reached is None:
+                t.counts["not reached (missed)"] += 1
+                t.counts["tried but not reached"] += f.calls_tried > 0
+                listed = True
+            elif reached <= due:
+                t.counts["reached in time"] += 1
+            else:
+                t.counts["reached later"] += 1
+                listed = True
+        if listed:
             t.cases["listed"].append(f.case_id)
 
 
@@ -1022,7 +1040,7 @@ def admissions_transfers(t: Tally, filters: Filters, context: Context) -> Measur
             Table(
                 "Admissions and transfers",
                 ("case", "day", "outcome", "reason"),
-                tuple(sorted(t.rows["hits"], key=lambda row: (row[1], row[0]))),
+                tuple(t.rows["hits"]),
             )
         ],
     )

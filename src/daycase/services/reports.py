@@ -178,7 +178,7 @@ class ReportService:
         for case_id, seq, day in self.facts.seqs_between(filters.start, filters.end):
             by_day[day][case_id] = seq
         versions = self.schedules.latest_versions(filters.start, filters.end)
-        days: list[_Day] = []
+        days: dict[str, _Day] = {}
         missed: list[str] = []
         for day, seqs in by_day.items():
             kept = self._days.get((day, key))
@@ -189,16 +189,16 @@ class ReportService:
                 and kept.setup == setup_version
                 and (kept.until is None or base.now < kept.until)
             ):
-                days.append(kept)
+                days[day] = kept
             else:
                 missed.append(day)
         if missed:
-            days.extend(self._tally_days(missed, by_day, versions, setup_version, base, filters))
+            days.update(self._tally_days(missed, by_day, versions, setup_version, base, filters))
         total = {m: Tally() for m in MEASURES}
-        for d in days:
-            for m, t in d.tallies.items():
+        for day in sorted(days):  # in date order: the case lists come out in order
+            for m, t in days[day].tallies.items():
                 total[m].add(t)
-        return finish(total, sum(d.cases for d in days), filters, base, only=measure)
+        return finish(total, sum(d.cases for d in days.values()), filters, base, only=measure)
 
     def _tally_days(
         self,
@@ -208,7 +208,7 @@ class ReportService:
         setup_version: int,
         base: Context,
         filters: Filters,
-    ) -> list[_Day]:
+    ) -> dict[str, _Day]:
         """Tally these days again (every measure, so the day serves any later report)."""
         facts: dict[str, list[CaseFacts]] = defaultdict(list)
         for f in self._read([(c, s) for day in days for c, s in by_day[day].items()]):
@@ -219,7 +219,7 @@ class ReportService:
         ):
             schedules[row.day].append(row)
         key = _filter_key(filters)
-        made: list[_Day] = []
+        made: dict[str, _Day] = {}
         for day in days:
             context = _with_schedules(base, schedules.get(day, []))
             chosen = [f for f in facts[day] if _kept(f, filters, context)]
@@ -234,7 +234,7 @@ class ReportService:
             if len(self._days) >= DAYS_MAX:
                 self._days.clear()  # a cold start again beats memory without bound
             self._days[(day, key)] = found
-            made.append(found)
+            made[day] = found
         return made
 
     def read(self, first: date, last: date) -> list[CaseFacts]:

@@ -11,12 +11,13 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 import sqlalchemy as sa
 
 from daycase.engine.events import Event
 from daycase.store.chain import parse_body
-from daycase.store.sql import reader, snapshot
+from daycase.store.sql import plain_rows, reader, snapshot
 from daycase.store.tables import cases_table, events_table, report_facts_table
 
 CHUNK = 500  # cases per statement: well under every driver's limit on bound parameters
@@ -40,17 +41,22 @@ class SqlReportFacts:
 
     def stale(self, first: date | None = None, last: date | None = None) -> list[str]:
         """Cases (scheduled from `first` to `last`, or all) whose row is missing or older
-        than their last event."""
-        query = (
-            sa.select(_C.case_id)
-            .select_from(cases_table.outerjoin(report_facts_table, _F.case_id == _C.case_id))
-            .where(sa.or_(_F.seq.is_(None), _F.seq != _C.last_seq))
-            .order_by(_C.case_id)
-        )
+        than their last event.
+
+        A row of another day is as good as missing: its case has moved since (a move is an
+        event). Joining only the rows of these days lets the join read the (day, case, seq)
+        index rather than every wide row of the table."""
+        on = _F.case_id == _C.case_id
+        query = sa.select(_C.case_id).order_by(_C.case_id)
         if first is not None:
             query = query.where(_C.scheduled_date >= first.isoformat())
+            on = sa.and_(on, _F.day >= first.isoformat())
         if last is not None:
             query = query.where(_C.scheduled_date <= last.isoformat())
+            on = sa.and_(on, _F.day <= last.isoformat())
+        query = query.select_from(cases_table.outerjoin(report_facts_table, on)).where(
+            sa.or_(_F.seq.is_(None), _F.seq != _C.last_seq)
+        )
         with self._reader.connect() as conn:
             return [str(case_id) for case_id in conn.execute(query).scalars()]
 
@@ -91,8 +97,8 @@ class SqlReportFacts:
         query = sa.select(_F.case_id, _F.seq, _F.day).where(
             _F.day >= first.isoformat(), _F.day <= last.isoformat()
         )
-        with self._reader.connect() as conn:
-            return [(str(c), int(s), str(d)) for c, s, d in conn.execute(query)]
+        with self._reader.connect() as conn:  # both drivers give these types as they are
+            return cast("list[tuple[str, int, str]]", plain_rows(conn, query))
 
     def bodies(self, case_ids: Sequence[str]) -> Iterator[FactsRow]:
         """The rows of these cases, a chunk per statement."""

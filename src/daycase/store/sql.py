@@ -122,6 +122,22 @@ def snapshot(engine: sa.Engine) -> sa.Engine:
     return reader(engine).execution_options(isolation_level="REPEATABLE READ")
 
 
+def plain_rows(conn: sa.Connection, query: sa.Select[Any]) -> Sequence[Sequence[Any]]:
+    """Every row of `query` as the driver returns it (plain tuples): for reads of hundreds
+    of thousands of small rows, where building SQLAlchemy's `Row` for each costs more than
+    the query itself (a year of report rows: 0.8 s against 0.4 s)."""
+    compiled = query.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    positions = compiled.positiontup
+    args: Any = tuple(params[name] for name in positions) if positions is not None else params
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def _sqlite_begin(connection: sa.Connection) -> None:
     mode = connection.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
     # Straight to the driver: going through exec_driver_sql costs as much as the INSERT.

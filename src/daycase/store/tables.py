@@ -198,6 +198,8 @@ report_facts_table = sa.Table(
     metadata,
     sa.Column("case_id", sa.Text, primary_key=True),
     sa.Column("seq", sa.Integer, nullable=False),
-    sa.Column("day", sa.String(10), nullable=False, index=True),
+    sa.Column("day", sa.String(10), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    # Read from the index alone: a report's seqs and its freshness check (migration 0012).
+    sa.Index("ix_report_facts_day_case", "day", "case_id", "seq"),
 )
