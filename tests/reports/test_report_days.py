@@ -10,6 +10,7 @@ from the first where the change should show.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from daycase.reports.measures import MEASURES, Context, Tally, build, finish, ta
 from daycase.reports.model import Filters, Measure, Report
 from daycase.services.accounts import User
 from daycase.services.centre_setup import example_yaml, setup_from_yaml
-from daycase.services.reports import ReportService, report_filters
+from daycase.services.reports import ReportFactsProjection, ReportService, report_filters
 from daycase.services.runtime import Runtime, open_runtime
 from daycase.services.schedule_plan import AddDelay
 from tests.engine.builders import data_for
@@ -72,10 +73,11 @@ def exact(rt: Runtime, filters: Filters) -> Report:
     service that has kept nothing)."""
     kept = rt.reports.report(filters)
     r = rt.reports
-    assert (
-        ReportService(r.facts, r.schedules, r.setup, r.catalog, r.clock, r.tz).report(filters)
-        == kept
-    )
+    fresh = ReportService(r.facts, r.schedules, r.setup, r.catalog, r.clock, r.tz)
+    assert fresh.report(filters) == kept
+    # A new process: the days' tallies kept in the database, where they still hold.
+    restarted = ReportService(r.facts, r.schedules, r.setup, r.catalog, r.clock, r.tz, r.days)
+    assert restarted.report(filters) == kept
     for m in kept.measures:
         assert len(set(m.cases)) == len(m.cases), m.id  # each case listed once
     return kept
@@ -178,3 +180,23 @@ def test_days_add_up_to_the_whole() -> None:
         for m, t in tally([f for f in facts if f.day == day], ctx).items():
             total[m].add(t)
     assert finish(total, len(facts), filters, ctx) == build(facts, filters, ctx)
+
+
+def test_kept_days_that_no_longer_fit_are_made_again(centre: tuple[Runtime, Clock]) -> None:
+    """A kept day of another daycase's measures is counted again; a rebuild drops them."""
+    rt, _ = centre
+    kept = exact(rt, WHOLE)
+    days = rt.reports.days
+    assert days is not None
+    stored = days.get([d.isoformat() for d in DAYS])
+    assert set(stored) == {d.isoformat() for d in DAYS}
+    days.put([replace(row, body='{"asc1_burn": [[], [], [], []]}') for row in stored.values()])
+    r = rt.reports
+    restarted = ReportService(r.facts, r.schedules, r.setup, r.catalog, r.clock, r.tz, days)
+    assert restarted.report(WHOLE) == kept
+    assert (
+        days.get([DAYS[0].isoformat()])[DAYS[0].isoformat()].body
+        == stored[DAYS[0].isoformat()].body
+    )  # written again, as it should be
+    ReportFactsProjection(rt.cases.catalog).rebuild(rt.store.engine, write=True)
+    assert days.get([d.isoformat() for d in DAYS]) == {}

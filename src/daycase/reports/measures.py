@@ -12,6 +12,7 @@ all go through `build` or `finish`.
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,51 @@ class Tally:
                 if isinstance(key, tuple) and key[0] == kind
             }
         )
+
+
+# Of the tallies' shape and meaning: change it whenever a measure's tally changes, so a
+# day's tallies kept by an older daycase are made again, never misread.
+TALLY_VERSION = 1
+
+
+def tallies_to_json(tallies: Mapping[str, Tally]) -> str:
+    """A day's tallies as JSON text (kept in `report_days`): keys that are tuples become
+    lists, and come back as tuples."""
+    return json.dumps(
+        {
+            measure_id: [
+                [[_key_out(k), n] for k, n in t.counts.items()],
+                [[_key_out(k), v] for k, v in t.minutes.items()],
+                [[_key_out(k), v] for k, v in t.cases.items()],
+                [[_key_out(k), [list(r) for r in v]] for k, v in t.rows.items()],
+            ]
+            for measure_id, t in tallies.items()
+        },
+        separators=(",", ":"),
+    )
+
+
+def tallies_from_json(text: str) -> dict[str, Tally] | None:
+    """The tallies `tallies_to_json` wrote; None when they are not this daycase's measures."""
+    raw = json.loads(text)
+    if not isinstance(raw, dict) or set(raw) != set(MEASURES):
+        return None
+    found: dict[str, Tally] = {}
+    for measure_id, (counts, minutes, cases, rows) in raw.items():
+        t = found[measure_id] = Tally()
+        t.counts.update({_key_in(k): n for k, n in counts})
+        t.minutes.update({_key_in(k): v for k, v in minutes})
+        t.cases.update({_key_in(k): v for k, v in cases})
+        t.rows.update({_key_in(k): [tuple(r) for r in v] for k, v in rows})
+    return found
+
+
+def _key_out(key: Key) -> str | list[str]:
+    return list(key) if isinstance(key, tuple) else key
+
+
+def _key_in(key: str | list[str]) -> Key:
+    return tuple(key) if isinstance(key, list) else key
 
 
 K = TypeVar("K")

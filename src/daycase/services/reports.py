@@ -10,11 +10,14 @@ A server keeps each day's tallies (`measures.Tally`) per set of filters, with wh
 made from: the day's rows and their seqs, its schedule version and the set-up version. A
 report reads those from the database, tallies again only the days where one of them moved
 (or where a next-day call fell due since), and adds the days up: a year's report costs the
-days that changed, not every case.
+days that changed, not every case. The tallies of the report with no filter are also kept
+in `report_days` under a fingerprint of the same things, so a new process (a restart,
+each `daycase report`) reads a year's tallies rather than a year of rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -25,14 +28,27 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from daycase.engine.fold import fold
+from daycase.reports.facts import VERSION as FACTS_VERSION
 from daycase.reports.facts import CaseFacts, case_facts, from_json, to_json
-from daycase.reports.measures import MEASURES, Context, Placement, Tally, changes_at, finish, tally
+from daycase.reports.measures import (
+    MEASURES,
+    TALLY_VERSION,
+    Context,
+    Placement,
+    Tally,
+    changes_at,
+    finish,
+    tallies_from_json,
+    tallies_to_json,
+    tally,
+)
 from daycase.reports.model import Filters, Report
 from daycase.services.cases import Clock
 from daycase.services.catalog import PathwayCatalog, PathwayUnavailable
 from daycase.services.centre_setup import CentreSetupService
 from daycase.services.schedule_plan import DaySchedule
 from daycase.store.projections import Rebuilt
+from daycase.store.report_days import DayRow, SqlReportDays
 from daycase.store.report_facts import FactsRow, SqlReportFacts
 from daycase.store.schedule import ScheduleRow, SqlSchedules
 
@@ -140,6 +156,7 @@ class _Day:
 
 
 FilterKey = tuple[str | int | None, ...]
+NO_FILTER: FilterKey = (None, None, None, None, None)
 
 
 @dataclass(slots=True)
@@ -150,6 +167,7 @@ class ReportService:
     catalog: PathwayCatalog
     clock: Clock
     tz: ZoneInfo
+    days: SqlReportDays | None = None  # without it, nothing is kept beyond this process
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _memo: dict[str, CaseFacts] = field(default_factory=dict)
     _days: dict[tuple[str, FilterKey], _Day] = field(default_factory=dict)
@@ -192,8 +210,15 @@ class ReportService:
                 days[day] = kept
             else:
                 missed.append(day)
+        unfiltered = key == NO_FILTER and self.days is not None
+        if missed and unfiltered:
+            days.update(self._stored_days(missed, by_day, versions, setup_version, base.now))
+            missed = [day for day in missed if day not in days]
         if missed:
-            days.update(self._tally_days(missed, by_day, versions, setup_version, base, filters))
+            made = self._tally_days(missed, by_day, versions, setup_version, base, filters)
+            days.update(made)
+            if unfiltered and self.days is not None:
+                self.days.put([self._stored(day, d) for day, d in made.items()])
         total = {m: Tally() for m in MEASURES}
         for day in sorted(days):  # in date order: the case lists come out in order
             for m, t in days[day].tallies.items():
@@ -231,11 +256,58 @@ class ReportService:
                 cases=len(chosen),
                 tallies=tally(chosen, context),
             )
-            if len(self._days) >= DAYS_MAX:
-                self._days.clear()  # a cold start again beats memory without bound
-            self._days[(day, key)] = found
+            self._keep((day, key), found)
             made[day] = found
         return made
+
+    def _stored_days(
+        self,
+        wanted: list[str],
+        by_day: dict[str, dict[str, int]],
+        versions: dict[str, int],
+        setup_version: int,
+        now: datetime,
+    ) -> dict[str, _Day]:
+        """The days whose kept tallies (`report_days`) were made from what is there now."""
+        if self.days is None:
+            return {}
+        found: dict[str, _Day] = {}
+        for day, row in self.days.get(wanted).items():
+            until = None if row.until is None else datetime.fromisoformat(row.until)
+            schedule = versions.get(day, 0)
+            if row.fingerprint != self._fingerprint(by_day[day], schedule, setup_version) or (
+                until is not None and now >= until
+            ):
+                continue
+            tallies = tallies_from_json(row.body)
+            if tallies is None:
+                continue
+            found[day] = _Day(by_day[day], schedule, setup_version, until, row.cases, tallies)
+            self._keep((day, NO_FILTER), found[day])
+        return found
+
+    def _keep(self, key: tuple[str, FilterKey], d: _Day) -> None:
+        if len(self._days) >= DAYS_MAX:
+            self._days.clear()  # a cold start again beats memory without bound
+        self._days[key] = d
+
+    def _stored(self, day: str, d: _Day) -> DayRow:
+        return DayRow(
+            day=day,
+            fingerprint=self._fingerprint(d.seqs, d.schedule, d.setup),
+            until=None if d.until is None else d.until.isoformat(),
+            cases=d.cases,
+            body=tallies_to_json(d.tallies),
+        )
+
+    def _fingerprint(self, seqs: dict[str, int], schedule: int, setup: int) -> str:
+        """What a day's tallies were made from: its rows at their seqs, its schedule and
+        set-up versions, the centre's time zone, and the shapes of rows and tallies."""
+        digest = hashlib.sha256(
+            f"{TALLY_VERSION}:{FACTS_VERSION}:{self.tz.key}:{schedule}:{setup}".encode()
+        )
+        digest.update("|".join(f"{c}:{seqs[c]}" for c in sorted(seqs)).encode())
+        return digest.hexdigest()
 
     def read(self, first: date, last: date) -> list[CaseFacts]:
         """The facts rows of these days (parsed once per process, see `_read`)."""
@@ -343,7 +415,8 @@ def _kept(f: CaseFacts, filters: Filters, context: Context) -> bool:
 class ReportFactsProjection:
     """`report_facts` for `daycase projections rebuild`: every row folded again from the
     events and compared with what is stored. A row not made yet (no report has read its
-    day) is filled, not counted as a difference: the model is kept when reports read it."""
+    day) is filled, not counted as a difference: the model is kept when reports read it.
+    Writing also drops the days' kept tallies (`report_days`), made again when read."""
 
     name = "report_facts"
     description = "report_facts: one row of facts per case, what the quality reports read"
@@ -375,4 +448,5 @@ class ReportFactsProjection:
         if write:
             store.put([*missing, *differ])
             store.drop(orphans)
+            SqlReportDays(engine).clear()  # the days' tallies are made again when read
         return found

@@ -31,6 +31,7 @@ from daycase.store.accounts import SqlAccounts
 from daycase.store.audit_writer import close_writer
 from daycase.store.centre_setup import SqlCentreSetups
 from daycase.store.displays import SqlDisplayLinks
+from daycase.store.report_days import SqlReportDays
 from daycase.store.report_facts import SqlReportFacts
 from daycase.store.schedule import SqlSchedules
 from daycase.store.sql import SqlEventStore, make_engine
@@ -174,6 +175,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             catalog,
             clock,
             tz,
+            days=SqlReportDays(store.engine),
         ),
         clock=clock,
         tz=tz,

@@ -203,3 +203,17 @@ report_facts_table = sa.Table(
     # Read from the index alone: a report's seqs and its freshness check (migration 0012).
     sa.Index("ix_report_facts_day_case", "day", "case_id", "seq"),
 )
+
+
+# Each day's report tallies (every measure, no filter), as the last report made them, with
+# what they were made from (migration 0013). Derived from report_facts and the schedule
+# alone, so any row may be dropped: the next report makes it again.
+report_days_table = sa.Table(
+    "report_days",
+    metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("until", sa.Text, nullable=True),
+    sa.Column("cases", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
