@@ -21,6 +21,7 @@ from daycase.api import errors
 from daycase.api.docs import install_docs
 from daycase.api.middleware import BodyLimit, CleanAddress, SecurityHeaders
 from daycase.api.routes import api_router
+from daycase.api.routes.fhir import router as fhir_router
 from daycase.config import Settings
 from daycase.services.anchors import start_anchoring
 from daycase.services.cases import Clock
@@ -97,6 +98,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CleanAddress)
     app.include_router(api_router)
+    app.include_router(fhir_router)
     for extend in extensions:
         extend(app)
     return app

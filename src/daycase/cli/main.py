@@ -16,6 +16,7 @@ from rich.console import Console
 
 from daycase.cli import ops, render
 from daycase.cli.centre import centre_app
+from daycase.cli.fhir import fhir_app
 from daycase.cli.ops import DbOption, db_url
 from daycase.cli.projections import projections_app
 from daycase.cli.report import report_cmd
@@ -41,6 +42,7 @@ app.add_typer(user_app, name="user")
 ops.register(app)  # verify, anchor, backup, restore
 app.add_typer(projections_app, name="projections")
 app.add_typer(centre_app, name="centre")
+app.add_typer(fhir_app, name="fhir")
 app.command("report")(report_cmd)
 
 console = Console()

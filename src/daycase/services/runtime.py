@@ -22,6 +22,7 @@ from daycase.services.catalog import PathwayCatalog
 from daycase.services.centre import Centre, centre_from
 from daycase.services.centre_setup import CentreSetup, CentreSetupService, SetupVersion
 from daycase.services.displays import DisplayService
+from daycase.services.fhir import FhirService
 from daycase.services.live import LiveHub
 from daycase.services.reports import ReportService
 from daycase.services.schedule import Changed, ScheduleService
@@ -50,6 +51,7 @@ class Runtime:
     displays: DisplayService
     schedule: ScheduleService
     reports: ReportService
+    fhir: FhirService
     clock: Clock
     tz: ZoneInfo
 
@@ -168,6 +170,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             tz=tz,
             is_staff=centre.is_staff,
         ),
+        fhir=FhirService(cases, SqlSchedules(store.engine), setup, tz),
         reports=ReportService(
             SqlReportFacts(store.engine),
             SqlSchedules(store.engine),

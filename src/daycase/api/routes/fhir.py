@@ -1,0 +1,64 @@
+"""FHIR R4 export for the hospital record: `/fhir/Encounter/{id}/$everything` (API room).
+
+The case's resources as a searchset Bundle (`application/fhir+json`), for the clinical
+roles that read the whole record; each read is an audit row like any read of a case.
+A case that is not there, or a reader who may not, is answered with an OperationOutcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from daycase.api.deps import RuntimeDep, StaffDep
+from daycase.api.routes.common import CaseIdPath, refusals
+from daycase.services.access import reader_of
+from daycase.services.cases import CaseNotFound
+from daycase.services.catalog import PathwayUnavailable
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+def outcome(status: int, code: str, text: str) -> FhirResponse:
+    """An OperationOutcome naming the problem in words."""
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": text}],
+    }
+    return FhirResponse(body, status_code=status)
+
+
+@router.get(
+    "/Encounter/{case_id}/$everything",
+    responses={
+        **refusals(),  # not signed in, a malformed id, the audit log not keeping up
+        200: {"content": {FHIR_JSON: {}}, "description": "A searchset Bundle"},
+        403: {"content": {FHIR_JSON: {}}, "description": "OperationOutcome: not this role"},
+        404: {"content": {FHIR_JSON: {}}, "description": "OperationOutcome: no such case"},
+        409: {
+            "content": {FHIR_JSON: {}},
+            "description": "OperationOutcome: the case's pathway version is not here",
+        },
+    },
+)
+def everything(case_id: CaseIdPath, user: StaffDep, runtime: RuntimeDep, request: Request) -> Any:
+    """Every resource of the case: Patient, Encounter, a Procedure per level, Conditions,
+    Observations, MedicationAdministrations, AllergyIntolerances and Provenance."""
+    if not reader_of(runtime, user).clinical:
+        return outcome(403, "forbidden", "Only clinical staff may read a whole case record")
+    base = str(request.base_url).rstrip("/") + "/fhir"
+    try:
+        bundle = runtime.fhir.case_bundle(case_id, base=base)
+    except CaseNotFound:
+        return outcome(404, "not-found", f"No case with id {case_id}")
+    except PathwayUnavailable as missing:
+        return outcome(409, "not-supported", str(missing))
+    runtime.audit_read(user, "fhir_export", [case_id])
+    return FhirResponse(bundle)

@@ -1,0 +1,102 @@
+"""`daycase fhir export`: cases as FHIR R4 resources, for the hospital record (CLI room).
+
+One case prints (or writes) its bundle; a day writes one bundle per case into `--out`.
+`--validate` checks every bundle against the R4 models and our own rules before writing,
+and refuses (exit 1, each problem named) when one fails.
+
+Exit codes: 0 written; 1 nothing to export, or a bundle failed validation (named);
+2 the database could not be opened.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from daycase.cli.ops import DbOption, db_url
+
+fhir_app = typer.Typer(help="FHIR R4 exchange with the hospital record.", no_args_is_help=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@fhir_app.command("export")
+def export_cmd(
+    case_id: Annotated[str | None, typer.Argument(help="One case's id.")] = None,
+    day: Annotated[
+        str | None, typer.Option("--day", help="Every case booked on this day (YYYY-MM-DD).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="A folder: one `<case id>.json` bundle per case. Default: print."),
+    ] = None,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="Check each bundle (R4 models, our rules) first.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Export a case (or a day's cases) as FHIR R4 Bundles."""
+    from daycase.cli.centre import _runtime
+    from daycase.fhir.export import bundle
+    from daycase.services.cases import CaseNotFound
+    from daycase.services.catalog import PathwayUnavailable
+    from daycase.services.fhir import DEFAULT_BASE
+
+    if (case_id is None) == (day is None):
+        err.print("[red]export[/]: give a case id or --day, not both", highlight=False)
+        raise typer.Exit(1)
+    on: date | None = None
+    if day is not None:
+        try:
+            on = date.fromisoformat(day)
+        except ValueError:
+            err.print(f"[red]--day[/]: {day!r} is not a date (YYYY-MM-DD)", highlight=False)
+            raise typer.Exit(1) from None
+    if on is not None and out is None:
+        err.print("[red]--out[/]: a day's export needs a folder to write into", highlight=False)
+        raise typer.Exit(1)
+    runtime = _runtime(db_url(db))
+    bundles: list[tuple[str, dict[str, Any]]] = []
+    try:
+        try:
+            if case_id is not None:
+                bundles.append((case_id, runtime.fhir.case_bundle(case_id)))
+            else:
+                assert on is not None
+                cases = runtime.store.cases(on=on)
+                with Progress(console=err, transient=True, disable=len(cases) < 50) as progress:
+                    task = progress.add_task(f"Exporting {on}", total=len(cases))
+                    for found_id, resources in runtime.fhir.day(on):
+                        bundles.append((found_id, bundle(resources, base=DEFAULT_BASE)))
+                        progress.advance(task)
+        except CaseNotFound:
+            err.print(f"[red]case[/]: no case with id {case_id}", highlight=False)
+            raise typer.Exit(1) from None
+        except PathwayUnavailable as missing:
+            err.print(f"[red]cannot export[/]: {missing}", highlight=False)
+            raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    if not bundles:
+        err.print(f"[red]--day[/]: no case is booked on {on}", highlight=False)
+        raise typer.Exit(1)
+    if validate:
+        from daycase.fhir.validate import bundle_problems
+
+        failed = [(cid, p) for cid, b in bundles for p in bundle_problems(b)]
+        for cid, problem in failed:
+            err.print(f"[red]{cid}[/]: {problem}", highlight=False)
+        if failed:
+            raise typer.Exit(1)
+    if out is None:
+        typer.echo(json.dumps(bundles[0][1], indent=2))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for cid, b in bundles:
+        (out / f"{cid}.json").write_text(json.dumps(b, indent=2), encoding="utf-8")
+    err.print(f"{len(bundles)} bundle(s) written to {out}", highlight=False)

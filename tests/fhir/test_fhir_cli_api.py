@@ -1,0 +1,104 @@
+"""FHIR export as an operator and a hospital system use it: `daycase fhir export` and
+`GET /fhir/Encounter/{id}/$everything` on a real server over a demo day (SQLite)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from daycase.fhir.validate import bundle_problems
+from tests.support.cli import daycase
+from tests.support.databases import demo_database
+from tests.support.server import Server, run_server
+
+DAY = date(2026, 11, 26)
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with demo_database("sqlite", tmp_path_factory.mktemp("fhir"), patients=6, seed=5) as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def server(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with run_server(url, tmp_path_factory.mktemp("fhir_server")) as srv:
+        yield srv
+
+
+def case_ids(out: Path) -> list[str]:
+    return sorted(p.stem for p in out.glob("*.json"))
+
+
+def test_a_days_export_writes_a_valid_bundle_per_case(url: str, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    found = daycase(
+        "fhir", "export", "--day", DAY.isoformat(), "--out", str(out), "--validate", "--db", url
+    )
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "6 bundle(s) written" in found.stderr
+    ids = case_ids(out)
+    assert len(ids) == 6
+    for case_id in ids:
+        bundle = json.loads((out / f"{case_id}.json").read_text(encoding="utf-8"))
+        assert bundle["type"] == "collection"
+        assert bundle_problems(bundle) == []
+        kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
+        assert {"Patient", "Encounter", "Procedure", "Provenance"} <= kinds
+    one = daycase("fhir", "export", ids[0], "--db", url)
+    assert one.returncode == 0, one.stderr
+    printed = json.loads(one.stdout)
+    assert printed["type"] == "searchset"
+    assert {"resourceType": "Encounter", "id": ids[0]}.items() <= next(
+        e["resource"] for e in printed["entry"] if e["resource"]["resourceType"] == "Encounter"
+    ).items()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ((), "give a case id or --day"),
+        (("--day", "2026-13-01", "--out", "x"), "--day: '2026-13-01' is not a date"),
+        (("--day", "2026-11-26"), "--out: a day's export needs a folder"),
+        (("0" * 32,), "no case with id"),
+        (("--day", "2026-11-27", "--out", "x"), "no case is booked on 2026-11-27"),
+    ],
+)
+def test_refusals_name_what_is_wrong(url: str, args: tuple[str, ...], words: str) -> None:
+    found = daycase("fhir", "export", *args, "--db", url)
+    assert found.returncode == 1
+    assert words in found.stderr
+
+
+def test_the_server_answers_everything_for_clinical_staff_only(
+    server: Server, url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "ids"
+    daycase("fhir", "export", "--day", DAY.isoformat(), "--out", str(out), "--db", url)
+    case_id = case_ids(out)[0]
+    path = f"/fhir/Encounter/{case_id}/$everything"
+    with server.client(server.token("nurse")) as c:
+        r = c.get(path)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/fhir+json")
+    bundle = r.json()
+    assert bundle["type"] == "searchset"
+    assert bundle["total"] == len(bundle["entry"])
+    assert bundle["entry"][0]["fullUrl"].startswith(f"{server.url}/fhir/Patient/")
+    assert bundle_problems(bundle) == []
+    with server.client(server.token("admin")) as c:
+        refused = c.get(path)
+        audit = c.get("/api/v1/audit", params={"case_id": case_id}).json()
+    assert refused.status_code == 403
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    assert any(row["action"] == "fhir_export" and row["user"] == "nurse" for row in audit)
+    with server.client(server.token("nurse")) as c:
+        missing = c.get(f"/fhir/Encounter/{'0' * 32}/$everything")
+    assert missing.status_code == 404
+    assert "No case with id" in missing.json()["issue"][0]["diagnostics"]
+    with server.client() as c:
+        assert c.get(path).status_code == 401
