@@ -66,6 +66,7 @@ def test_a_days_export_writes_a_valid_bundle_per_case(url: str, tmp_path: Path) 
         (("--day", "2026-11-26"), "--out: a day's export needs a folder"),
         (("0" * 32,), "no case with id"),
         (("--day", "2026-11-27", "--out", "x"), "no case is booked on 2026-11-27"),
+        (("0" * 32, "--ndjson"), "--ndjson: Bulk Data files are written for a --day"),
     ],
 )
 def test_refusals_name_what_is_wrong(url: str, args: tuple[str, ...], words: str) -> None:
@@ -102,3 +103,42 @@ def test_the_server_answers_everything_for_clinical_staff_only(
     assert "No case with id" in missing.json()["issue"][0]["diagnostics"]
     with server.client() as c:
         assert c.get(path).status_code == 401
+
+
+def test_a_day_as_bulk_data_files(url: str, tmp_path: Path) -> None:
+    out = tmp_path / "bulk"
+    found = daycase(
+        "fhir", "export", "--day", DAY.isoformat(), "--out", str(out), "--ndjson", "--db", url
+    )
+    assert found.returncode == 0, found.stdout + found.stderr
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    counts = {o["type"]: o["count"] for o in manifest["output"]}
+    assert counts["Patient"] == counts["Encounter"] == 6
+    for kind, count in counts.items():
+        lines = (out / f"{kind}.ndjson").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == count
+        assert {json.loads(line)["resourceType"] for line in lines} == {kind}
+    resources = [
+        {"fullUrl": f"urn:x:{r['resourceType']}/{r['id']}", "resource": r}
+        for kind in counts
+        for r in map(json.loads, (out / f"{kind}.ndjson").read_text().splitlines())
+    ]
+    assert (
+        bundle_problems({"resourceType": "Bundle", "type": "collection", "entry": resources}) == []
+    )
+
+
+def test_the_capability_statement_says_what_is_supported(server: Server) -> None:
+    import fhir.resources.R4B as r4b
+
+    with server.client(server.token("nurse")) as c:
+        r = c.get("/fhir/metadata")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/fhir+json")
+    statement = r.json()
+    r4b.get_fhir_model_class("CapabilityStatement").model_validate(statement)
+    assert statement["fhirVersion"] == "4.0.1"
+    [rest] = statement["rest"]
+    assert [(x["type"], [o["name"] for o in x["operation"]]) for x in rest["resource"]] == [
+        ("Encounter", ["everything"])
+    ]

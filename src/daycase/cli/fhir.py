@@ -1,6 +1,7 @@
 """`daycase fhir export`: cases as FHIR R4 resources, for the hospital record (CLI room).
 
-One case prints (or writes) its bundle; a day writes one bundle per case into `--out`.
+One case prints (or writes) its bundle; a day writes one bundle per case into `--out`, or
+with `--ndjson` one file per resource type (FHIR Bulk Data's NDJSON) and a manifest.
 `--validate` checks every bundle against the R4 models and our own rules before writing,
 and refuses (exit 1, each problem named) when one fails.
 
@@ -38,9 +39,16 @@ def export_cmd(
     validate: Annotated[
         bool, typer.Option("--validate", help="Check each bundle (R4 models, our rules) first.")
     ] = False,
+    ndjson: Annotated[
+        bool,
+        typer.Option(
+            "--ndjson",
+            help="A day as Bulk Data files: one `<type>.ndjson` per resource type, and a manifest.",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
-    """Export a case (or a day's cases) as FHIR R4 Bundles."""
+    """Export a case (or a day's cases) as FHIR R4 Bundles, or a day as Bulk Data NDJSON."""
     from daycase.cli.centre import _runtime
     from daycase.fhir.export import bundle
     from daycase.services.cases import CaseNotFound
@@ -59,6 +67,9 @@ def export_cmd(
             raise typer.Exit(1) from None
     if on is not None and out is None:
         err.print("[red]--out[/]: a day's export needs a folder to write into", highlight=False)
+        raise typer.Exit(1)
+    if ndjson and on is None:
+        err.print("[red]--ndjson[/]: Bulk Data files are written for a --day", highlight=False)
         raise typer.Exit(1)
     runtime = _runtime(db_url(db))
     bundles: list[tuple[str, dict[str, Any]]] = []
@@ -97,6 +108,33 @@ def export_cmd(
         typer.echo(json.dumps(bundles[0][1], indent=2))
         return
     out.mkdir(parents=True, exist_ok=True)
+    if ndjson:
+        _write_ndjson(out, [e["resource"] for _, b in bundles for e in b["entry"]])
+        err.print(f"{len(bundles)} case(s) written to {out} as NDJSON", highlight=False)
+        return
     for cid, b in bundles:
         (out / f"{cid}.json").write_text(json.dumps(b, indent=2), encoding="utf-8")
     err.print(f"{len(bundles)} bundle(s) written to {out}", highlight=False)
+
+
+def _write_ndjson(out: Path, resources: list[dict[str, Any]]) -> None:
+    """One file per resource type, one resource per line (FHIR Bulk Data's format), and
+    the manifest a Bulk Data export would answer, with each file's count."""
+    from datetime import UTC, datetime
+
+    by_type: dict[str, list[str]] = {}
+    for r in resources:
+        by_type.setdefault(str(r["resourceType"]), []).append(json.dumps(r, separators=(",", ":")))
+    for kind, lines in by_type.items():
+        (out / f"{kind}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = {
+        "transactionTime": datetime.now(UTC).isoformat(),
+        "request": "daycase fhir export --ndjson",
+        "requiresAccessToken": False,
+        "output": [
+            {"type": kind, "url": f"{kind}.ndjson", "count": len(lines)}
+            for kind, lines in sorted(by_type.items())
+        ],
+        "error": [],
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")

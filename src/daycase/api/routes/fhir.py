@@ -1,4 +1,5 @@
-"""FHIR R4 export for the hospital record: `/fhir/Encounter/{id}/$everything` (API room).
+"""FHIR R4 for the hospital record: `/fhir/Encounter/{id}/$everything`, `/fhir/metadata`
+(API room).
 
 The case's resources as a searchset Bundle (`application/fhir+json`), for the clinical
 roles that read the whole record; each read is an audit row like any read of a case.
@@ -12,7 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from daycase.api.deps import RuntimeDep, StaffDep
+from daycase import __version__
+from daycase.api.deps import RuntimeDep, StaffDep, UserDep
 from daycase.api.routes.common import CaseIdPath, refusals
 from daycase.services.access import reader_of
 from daycase.services.cases import CaseNotFound
@@ -62,3 +64,50 @@ def everything(case_id: CaseIdPath, user: StaffDep, runtime: RuntimeDep, request
         return outcome(409, "not-supported", str(missing))
     runtime.audit_read(user, "fhir_export", [case_id])
     return FhirResponse(bundle)
+
+
+@router.get(
+    "/metadata",
+    responses={
+        **refusals(),
+        200: {"content": {FHIR_JSON: {}}, "description": "The CapabilityStatement"},
+    },
+)
+def metadata(user: UserDep, runtime: RuntimeDep) -> Any:
+    """What this server supports of FHIR, exactly: reading a case's Encounter with
+    everything it holds, as JSON. Nothing else yet (no search, no writes)."""
+    return FhirResponse(
+        {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": runtime.now().date().isoformat(),
+            "kind": "instance",
+            "software": {"name": "daycase", "version": __version__},
+            "implementation": {"description": f"daycase at {runtime.centre.name}"},
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": {
+                        "description": "Bearer token or session cookie from daycase's own "
+                        "sign-in; clinical staff roles only."
+                    },
+                    "resource": [
+                        {
+                            "type": "Encounter",
+                            "operation": [
+                                {
+                                    "name": "everything",
+                                    "definition": (
+                                        "http://hl7.org/fhir/OperationDefinition/"
+                                        "Encounter-everything"
+                                    ),
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
