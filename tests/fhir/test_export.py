@@ -3,6 +3,7 @@ the export promises, with every correction and removal in its Provenance (fhir r
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,9 +11,9 @@ import pytest
 from daycase.engine.events import StepRecorded
 from daycase.fhir import codes
 from daycase.fhir.check import problems
-from daycase.fhir.export import CaseExport, Resource, bundle, case_resources
+from daycase.fhir.export import CaseExport, Read, Resource, bundle, case_resources
 from daycase.fhir.validate import bundle_problems
-from tests.engine.builders import PER_LEVEL_PROCEDURE, Day, data_for
+from tests.engine.builders import PER_LEVEL_PROCEDURE, START, Day, data_for
 
 BASE = "urn:daycase:fhir"
 
@@ -274,3 +275,26 @@ def test_a_vital_sign_without_its_unit_is_named() -> None:
     found = problems(b)
     assert any("without the vital-signs category" in p for p in found)
     assert any("without its UCUM unit" in p for p in found)
+
+
+def test_each_read_of_the_case_is_an_audit_event() -> None:
+    day = discharged_day()
+    state = day.state()
+    reads = (
+        Read(START, "nurse.ada", "nurse", "read_case"),
+        Read(START + timedelta(hours=1), "dr.kim", "proceduralist", "fhir_export"),
+    )
+    resources = case_resources(
+        CaseExport(state=state, pathway=day.service.pathway_of(state), reads=reads)
+    )
+    assert bundle_problems(bundle(resources, base=BASE)) == []
+    events = of(resources, "AuditEvent")
+    assert [e["agent"][0]["who"]["display"] for e in events] == [
+        "nurse.ada (nurse)",
+        "dr.kim (proceduralist)",
+    ]
+    first = events[0]
+    assert (first["action"], first["outcome"]) == ("R", "0")
+    assert first["recorded"] == START.isoformat()
+    assert first["entity"][0]["what"] == {"reference": f"Patient/{day.case_id}-patient"}
+    assert first["entity"][1]["description"] == "read_case"

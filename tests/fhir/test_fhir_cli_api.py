@@ -98,7 +98,14 @@ def test_the_server_answers_everything_for_clinical_staff_only(
     assert refused.json()["resourceType"] == "OperationOutcome"
     assert any(row["action"] == "fhir_export" and row["user"] == "nurse" for row in audit)
     with server.client(server.token("nurse")) as c:
+        again = c.get(path).json()
         missing = c.get(f"/fhir/Encounter/{'0' * 32}/$everything")
+    reads = [e["resource"] for e in again["entry"] if e["resource"]["resourceType"] == "AuditEvent"]
+    assert any(
+        r["entity"][1]["description"] == "fhir_export"
+        and r["agent"][0]["who"]["display"] == "nurse (nurse)"
+        for r in reads
+    )
     assert missing.status_code == 404
     assert "No case with id" in missing.json()["issue"][0]["diagnostics"]
     with server.client() as c:

@@ -7,8 +7,9 @@ times, the cement and any leakage, the reason a level was abandoned); the compli
 as Conditions; every vital sign as a US Core vital-signs Observation, the Aldrete and
 PADSS scores as survey Observations with one component per item; the antibiotic and the
 anxiolytic as MedicationAdministrations; each recorded allergy as an AllergyIntolerance;
-and one Provenance per event (who, in which role, when recorded, the clinical time, and
-the correction or removal it made).
+one Provenance per event (who, in which role, when recorded, the clinical time, and
+the correction or removal it made); and one AuditEvent per audited read of the case, in
+the shape of the IHE Basic Audit Log Patterns' read.
 
 Plain dicts, not models: a bundle is built at export speed and validated separately
 (`fhir.validate`). Voided entries make no resource; their Provenance says what was removed.
@@ -59,6 +60,17 @@ class CaseExport:
     pathway: Pathway
     room: str | None = None
     mrn_system: str = f"{codes.DAYCASE}:mrn"
+    reads: tuple[Read, ...] = ()  # the case's read audit, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One audited read of the case: who (user and role), when, and what they read."""
+
+    at: datetime
+    user: str
+    role: str
+    action: str
 
 
 @dataclass(slots=True)
@@ -108,6 +120,8 @@ def case_resources(case: CaseExport) -> list[Resource]:
             built.add(_allergy(entry, n, allergy, patient, encounter), entry)
     for event in state.history:
         built.resources.append(_provenance(case, event, built.made_from, patient, encounter))
+    for n, read in enumerate(case.reads):
+        built.resources.append(_audit_event(opened.case_id, n, read, patient, encounter))
     return built.resources
 
 
@@ -616,3 +630,53 @@ def _provenance(
     if entity:
         found["entity"] = entity
     return found
+
+
+# --- AuditEvent ---------------------------------------------------------------------------
+
+
+def _audit_event(case_id: str, n: int, read: Read, patient: str, encounter: str) -> Resource:
+    """A read of the case as the IHE Basic Audit Log Patterns record one: a RESTful read
+    (`R`, succeeded), the user who received the data, daycase as the server that
+    observed it, and the patient and encounter read."""
+    return {
+        "resourceType": "AuditEvent",
+        "id": f"{case_id}-read-{n + 1}",
+        "type": {"system": codes.AUDIT_TYPE, "code": "rest", "display": "Restful Operation"},
+        "subtype": [{"system": codes.RESTFUL_INTERACTION, "code": "read", "display": "read"}],
+        "action": "R",
+        "recorded": read.at.isoformat(),
+        "outcome": "0",
+        "agent": [
+            {
+                "type": {
+                    "coding": [
+                        {
+                            "system": codes.PARTICIPATION_TYPE,
+                            "code": "IRCP",
+                            "display": "information recipient",
+                        }
+                    ]
+                },
+                "who": _who(read.user, read.role),
+                "requestor": True,
+            }
+        ],
+        "source": {
+            "observer": {"display": "daycase"},
+            "type": [
+                {"system": codes.SECURITY_SOURCE, "code": "4", "display": "Application Server"}
+            ],
+        },
+        "entity": [
+            {
+                "what": {"reference": patient},
+                "role": {"system": codes.OBJECT_ROLE, "code": "1", "display": "Patient"},
+            },
+            {
+                "what": {"reference": encounter},
+                "role": {"system": codes.OBJECT_ROLE, "code": "3", "display": "Report"},
+                "description": read.action,
+            },
+        ],
+    }

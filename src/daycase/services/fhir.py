@@ -1,20 +1,23 @@
 """FHIR R4 export of cases, for the CLI and the API alike (service room).
 
-The mapping itself is `daycase.fhir.export` (pure); this finds the cases, their pathways
-and the rooms the schedule placed them in, and hands each to it.
+The mapping itself is `daycase.fhir.export` (pure); this finds the cases, their pathways,
+the rooms the schedule placed them in and the reads the audit log holds, and hands each
+case to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from daycase.fhir.export import CaseExport, Resource, bundle, case_resources
+from daycase.engine.fold import CaseState
+from daycase.fhir.export import CaseExport, Read, Resource, bundle, case_resources
 from daycase.services.cases import CaseService
 from daycase.services.centre_setup import CentreSetupService
 from daycase.services.schedule_plan import DaySchedule
+from daycase.store.accounts import SqlAccounts
 from daycase.store.schedule import SqlSchedules
 
 # Where the bundles' full URLs live when no server names its own (the CLI's files).
@@ -26,17 +29,15 @@ class FhirService:
     cases: CaseService
     schedules: SqlSchedules
     setup: CentreSetupService
+    accounts: SqlAccounts
     tz: ZoneInfo
 
     def case(self, case_id: str) -> list[Resource]:
         """Every resource of one case (`CaseNotFound`, `PathwayUnavailable` as named)."""
         state = self.cases.state(case_id)
-        pathway = self.cases.pathway_of(state)
         assert state.opened is not None
         day = state.opened.scheduled_start.astimezone(self.tz).date()
-        return case_resources(
-            CaseExport(state=state, pathway=pathway, room=self._rooms(day).get(case_id))
-        )
+        return self._export(state, self._rooms(day))
 
     def case_bundle(self, case_id: str, *, base: str = DEFAULT_BASE) -> Resource:
         """The case's resources as a searchset Bundle (`Encounter/{id}/$everything`)."""
@@ -46,14 +47,23 @@ class FhirService:
         """Each case booked on `day`, with its resources, in booked order."""
         rooms = self._rooms(day)
         for summary in self.cases.store.cases(on=day):
-            state = self.cases.state(summary.case_id)
-            pathway = self.cases.pathway_of(state)
-            yield (
-                summary.case_id,
-                case_resources(
-                    CaseExport(state=state, pathway=pathway, room=rooms.get(summary.case_id))
-                ),
+            yield summary.case_id, self._export(self.cases.state(summary.case_id), rooms)
+
+    def _export(self, state: CaseState, rooms: dict[str, str]) -> list[Resource]:
+        assert state.opened is not None
+        case_id = state.opened.case_id
+        reads = tuple(
+            Read(datetime.fromisoformat(row.at), row.user_name, row.role, row.action)
+            for row in self.accounts.audit_rows(case_id=case_id)
+        )
+        return case_resources(
+            CaseExport(
+                state=state,
+                pathway=self.cases.pathway_of(state),
+                room=rooms.get(case_id),
+                reads=reads,
             )
+        )
 
     def _rooms(self, day: date) -> dict[str, str]:
         """Each case's room name on the day's schedule."""

@@ -170,7 +170,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             tz=tz,
             is_staff=centre.is_staff,
         ),
-        fhir=FhirService(cases, SqlSchedules(store.engine), setup, tz),
+        fhir=FhirService(cases, SqlSchedules(store.engine), setup, SqlAccounts(store.engine), tz),
         reports=ReportService(
             SqlReportFacts(store.engine),
             SqlSchedules(store.engine),
