@@ -13,7 +13,8 @@ from daycase.fhir import codes
 from daycase.fhir.check import problems
 from daycase.fhir.export import CaseExport, Read, Resource, bundle, case_resources
 from daycase.fhir.validate import bundle_problems
-from tests.engine.builders import PER_LEVEL_PROCEDURE, START, Day, data_for
+from tests.engine.builders import START, Day
+from tests.fhir.cases import admitted_day, corrected_day, discharged_day
 
 BASE = "urn:daycase:fhir"
 
@@ -32,29 +33,6 @@ def of(resources: list[Resource], kind: str) -> list[Resource]:
 
 def coded(concept: dict[str, Any], system: str) -> list[str]:
     return [c["code"] for c in concept.get("coding", []) if c["system"] == system]
-
-
-def booked(*levels: str) -> Day:
-    """A 2.0 case of these levels, through pre-op to its imaging review (which confirms
-    them); `advance_to(..., skip=SKIP)` carries on."""
-    day = Day(levels, version="2.0")
-    day.advance_to("anesthesia_consult")
-    day.step("imaging_review", -60, levels_confirmed=list(levels))
-    return day
-
-
-SKIP = {"imaging_review"}
-
-
-def discharged_day() -> Day:
-    """Two levels (T12 then L1) from check-in to home, with recovery vitals and scores."""
-    day = booked("T12", "L1")
-    minute = day.advance_to("pacu_arrival", skip=SKIP)
-    day.step("pacu_vitals", minute + 5)
-    day.step("aldrete_score", minute + 6)
-    day.step("padss_score", minute + 70)
-    day.ok("proceduralist", "discharged", minute + 80, {}, override_reason="ride waiting")
-    return day
 
 
 def test_a_two_level_case_sent_home_is_coded_as_promised() -> None:
@@ -137,11 +115,8 @@ def test_every_event_has_its_provenance() -> None:
 
 
 def test_an_amendment_and_a_void_are_in_the_record() -> None:
-    day = discharged_day()
-    vitals = day.ids["preop_vitals"]
-    day.amend("nurse", vitals, 200, data={"heart_rate": 88}, reason="read the wrong monitor")
-    recovery = day.ids["pacu_vitals"]
-    day.void("nurse", recovery, 201, reason="another patient's vitals")
+    day = corrected_day()
+    vitals, recovery = day.ids["preop_vitals"], day.ids["pacu_vitals"]
     resources = export(day)
     observations = {o["id"]: o for o in of(resources, "Observation")}
     assert observations[f"{vitals}-hr"]["valueQuantity"]["value"] == 88
@@ -171,41 +146,7 @@ def test_an_amendment_and_a_void_are_in_the_record() -> None:
 
 
 def test_an_abandoned_level_a_complication_and_an_admission() -> None:
-    day = booked("L1", "L2")
-    minute = day.advance_to("incision", skip=SKIP)
-    for k, step in enumerate(PER_LEVEL_PROCEDURE):
-        day.step(step, minute + 1 + k, level="L1")
-    day.ok(
-        "proceduralist",
-        "level_abandoned",
-        minute + 6,
-        data_for("level_abandoned", "L2", version="2.0"),
-    )
-    for k, step in enumerate(
-        [
-            "final_imaging",
-            "dressing_applied",
-            "sign_out",
-            "anesthesia_end",
-            "out_of_room",
-            "pacu_arrival",
-        ]
-    ):
-        day.step(step, minute + 8 + k)
-    day.ok(
-        "nurse",
-        "complication",
-        minute + 20,
-        {"kind": "new_back_pain", "severity": "major", "note": "sharp, new"},
-    )
-    admitted = day.ok(
-        "proceduralist",
-        "admitted",
-        minute + 40,
-        {"reason": "pain not controlled"},
-        override_reason="pain",
-    )
-    assert isinstance(admitted, StepRecorded)
+    day = admitted_day()
     resources = export(day)
     procedures = {p["id"].rsplit("-", 1)[1]: p for p in of(resources, "Procedure")}
     assert procedures["L1"]["status"] == "completed"
@@ -220,6 +161,7 @@ def test_an_abandoned_level_a_complication_and_an_admission() -> None:
     assert encounter["class"]["code"] == "IMP"
     assert [h["class"]["code"] for h in encounter["classHistory"]] == ["AMB", "IMP"]
     assert encounter["status"] == "in-progress"
+    assert "end" not in encounter["period"]  # the stay goes on in the hospital
     assert "hospitalization" not in encounter
 
 

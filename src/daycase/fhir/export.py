@@ -216,8 +216,10 @@ def _encounter(case: CaseExport, opened: CaseOpened, patient: str) -> Resource:
         "class": _ambulatory(),
         "type": [{"text": case.pathway.title}],
         "subject": {"reference": patient},
+        # An admitted patient's encounter goes on in the hospital: no end from daycase.
         "period": _period(
-            arrived.at if arrived else opened.scheduled_start, end.at if end else None
+            arrived.at if arrived else opened.scheduled_start,
+            end.at if end is not None and end.step != "admitted" else None,
         ),
     }
     if status_history:
