@@ -18,19 +18,18 @@ from typing import Any
 import pytest
 
 from daycase.config import Settings
-from daycase.demo import _book_rooms, seed_day
 from daycase.engine.commands import Actor, RecordStep
 from daycase.engine.events import StepRecorded
 from daycase.reports.measures import MEASURES, Context, Tally, build, finish, tally
 from daycase.reports.model import Filters, Measure, Report
 from daycase.services.accounts import User
-from daycase.services.centre_setup import example_yaml, setup_from_yaml
 from daycase.services.reports import ReportFactsProjection, ReportService, report_filters
 from daycase.services.runtime import Runtime, open_runtime
 from daycase.services.schedule_plan import AddDelay
 from tests.engine.builders import data_for
 from tests.reports.test_measures import TZ, case
 from tests.support.databases import database
+from tests.support.report_days import record_days
 
 DAYS = [date(2026, 3, 2), date(2026, 3, 3)]
 ADMIN = User("ann", "admin")
@@ -51,18 +50,7 @@ def centre(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Run
     with database(request.param, tmp_path) as url:
         rt = open_runtime(Settings(db=url, timezone=str(TZ)), clock=clock)
         try:
-            rt.change_setup(setup_from_yaml(example_yaml()), by=ADMIN, expected_version=0)
-            for i, day in enumerate(DAYS):
-                seed_day(
-                    rt.store,
-                    day=day,
-                    tz=TZ,
-                    patients=8,
-                    seed=i,
-                    until=datetime.combine(day, time(23, 0), TZ),
-                    untouched=1,
-                )
-                _book_rooms(rt, day, rooms_used=2)
+            record_days(rt, DAYS, TZ, untouched=1)
             yield rt, clock
         finally:
             rt.close()

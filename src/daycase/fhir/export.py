@@ -39,15 +39,6 @@ SCORES = {
 }
 MEDICINES = ("antibiotic_given", "anxiolytic_given")
 OUTCOMES = ("discharged", "admitted", "transferred", "cancelled")
-LEVEL_STEPS = (
-    "level_confirmed",
-    "trocar_placed",
-    "balloon_inflated",
-    "balloon_removed",
-    "cement_injected",
-    "biopsy_taken",
-    "level_abandoned",
-)
 SEVERITY = {"minor": ("255604002", "Mild"), "major": ("24484000", "Severe")}
 
 
@@ -282,7 +273,7 @@ def _procedures(
     the levels planned and not treated, coded as the CPT rule gives in that order."""
     state = case.state
     by_level: dict[str, list[Entry]] = {}
-    for step in LEVEL_STEPS:
+    for step in (s.id for s in case.pathway.steps if s.when == "per_level"):
         for entry in state.by_step.get(step, []):
             if entry.level is not None:
                 by_level.setdefault(entry.level, []).append(entry)

@@ -155,6 +155,29 @@ class _Day:
     tallies: dict[str, Tally]
 
 
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """What a report's days are counted from, as the database holds it now: each day's
+    rows at their seqs, each day's schedule version and the set-up version."""
+
+    seqs: dict[str, dict[str, int]]
+    schedules: dict[str, int]
+    setup: int
+
+    def fits(self, day: str, d: _Day) -> bool:
+        """Whether `d` was counted from what the database holds for `day` now."""
+        return (
+            d.seqs == self.seqs[day]
+            and d.schedule == self.schedules.get(day, 0)
+            and d.setup == self.setup
+        )
+
+    def day(
+        self, day: str, *, until: datetime | None, cases: int, tallies: dict[str, Tally]
+    ) -> _Day:
+        return _Day(self.seqs[day], self.schedules.get(day, 0), self.setup, until, cases, tallies)
+
+
 FilterKey = tuple[str | int | None, ...]
 NO_FILTER: FilterKey = (None, None, None, None, None)
 
@@ -190,21 +213,22 @@ class ReportService:
             raise UnknownMeasure(measure)
         self.refresh(filters.start, filters.end, progress)
         base = self._base()
-        setup_version = self.setup.current().version
         key = _filter_key(filters)
-        by_day: dict[str, dict[str, int]] = defaultdict(dict)
+        seqs: dict[str, dict[str, int]] = defaultdict(dict)
         for case_id, seq, day in self.facts.seqs_between(filters.start, filters.end):
-            by_day[day][case_id] = seq
-        versions = self.schedules.latest_versions(filters.start, filters.end)
+            seqs[day][case_id] = seq
+        sources = _Sources(
+            seqs=seqs,
+            schedules=self.schedules.latest_versions(filters.start, filters.end),
+            setup=self.setup.current().version,
+        )
         days: dict[str, _Day] = {}
         missed: list[str] = []
-        for day, seqs in by_day.items():
+        for day in seqs:
             kept = self._days.get((day, key))
             if (
                 kept is not None
-                and kept.seqs == seqs
-                and kept.schedule == versions.get(day, 0)
-                and kept.setup == setup_version
+                and sources.fits(day, kept)
                 and (kept.until is None or base.now < kept.until)
             ):
                 days[day] = kept
@@ -212,10 +236,10 @@ class ReportService:
                 missed.append(day)
         unfiltered = key == NO_FILTER and self.days is not None
         if missed and unfiltered:
-            days.update(self._stored_days(missed, by_day, versions, setup_version, base.now))
+            days.update(self._stored_days(missed, sources, base.now))
             missed = [day for day in missed if day not in days]
         if missed:
-            made = self._tally_days(missed, by_day, versions, setup_version, base, filters)
+            made = self._tally_days(missed, sources, base, filters)
             days.update(made)
             if unfiltered and self.days is not None:
                 self.days.put([self._stored(day, d) for day, d in made.items()])
@@ -226,17 +250,11 @@ class ReportService:
         return finish(total, sum(d.cases for d in days.values()), filters, base, only=measure)
 
     def _tally_days(
-        self,
-        days: list[str],
-        by_day: dict[str, dict[str, int]],
-        versions: dict[str, int],
-        setup_version: int,
-        base: Context,
-        filters: Filters,
+        self, days: list[str], sources: _Sources, base: Context, filters: Filters
     ) -> dict[str, _Day]:
         """Tally these days again (every measure, so the day serves any later report)."""
         facts: dict[str, list[CaseFacts]] = defaultdict(list)
-        for f in self._read([(c, s) for day in days for c, s in by_day[day].items()]):
+        for f in self._read([(c, s) for day in days for c, s in sources.seqs[day].items()]):
             facts[f.day.isoformat()].append(f)
         schedules: dict[str, list[ScheduleRow]] = defaultdict(list)
         for row in self.schedules.latest_between(
@@ -248,41 +266,31 @@ class ReportService:
         for day in days:
             context = _with_schedules(base, schedules.get(day, []))
             chosen = [f for f in facts[day] if _kept(f, filters, context)]
-            found = _Day(
-                seqs=by_day[day],
-                schedule=versions.get(day, 0),
-                setup=setup_version,
+            made[day] = sources.day(
+                day,
                 until=changes_at(chosen, base.now),
                 cases=len(chosen),
                 tallies=tally(chosen, context),
             )
-            self._keep((day, key), found)
-            made[day] = found
+            self._keep((day, key), made[day])
         return made
 
-    def _stored_days(
-        self,
-        wanted: list[str],
-        by_day: dict[str, dict[str, int]],
-        versions: dict[str, int],
-        setup_version: int,
-        now: datetime,
-    ) -> dict[str, _Day]:
+    def _stored_days(self, wanted: list[str], sources: _Sources, now: datetime) -> dict[str, _Day]:
         """The days whose kept tallies (`report_days`) were made from what is there now."""
         if self.days is None:
             return {}
         found: dict[str, _Day] = {}
         for day, row in self.days.get(wanted).items():
             until = None if row.until is None else datetime.fromisoformat(row.until)
-            schedule = versions.get(day, 0)
-            if row.fingerprint != self._fingerprint(by_day[day], schedule, setup_version) or (
-                until is not None and now >= until
-            ):
+            fingerprint = self._fingerprint(
+                sources.seqs[day], sources.schedules.get(day, 0), sources.setup
+            )
+            if row.fingerprint != fingerprint or (until is not None and now >= until):
                 continue
             tallies = tallies_from_json(row.body)
             if tallies is None:
                 continue
-            found[day] = _Day(by_day[day], schedule, setup_version, until, row.cases, tallies)
+            found[day] = sources.day(day, until=until, cases=row.cases, tallies=tallies)
             self._keep((day, NO_FILTER), found[day])
         return found
 
