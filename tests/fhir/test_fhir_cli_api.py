@@ -98,6 +98,7 @@ def test_the_server_answers_everything_for_clinical_staff_only(
     assert refused.json()["resourceType"] == "OperationOutcome"
     assert any(row["action"] == "fhir_export" and row["user"] == "nurse" for row in audit)
     with server.client(server.token("nurse")) as c:
+        assert c.get("/api/v1/board", params={"date": DAY.isoformat()}).status_code == 200
         again = c.get(path).json()
         missing = c.get(f"/fhir/Encounter/{'0' * 32}/$everything")
     reads = [e["resource"] for e in again["entry"] if e["resource"]["resourceType"] == "AuditEvent"]
@@ -106,6 +107,8 @@ def test_the_server_answers_everything_for_clinical_staff_only(
         and r["agent"][0]["who"]["display"] == "nurse (nurse)"
         for r in reads
     )
+    # The board showed every case at once: that read stays in daycase's log only.
+    assert "board" not in {r["entity"][1]["description"] for r in reads}
     assert missing.status_code == 404
     assert "No case with id" in missing.json()["issue"][0]["diagnostics"]
     with server.client() as c:

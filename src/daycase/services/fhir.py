@@ -17,7 +17,7 @@ from daycase.fhir.export import CaseExport, Read, Resource, bundle, case_resourc
 from daycase.services.cases import CaseService
 from daycase.services.centre_setup import CentreSetupService
 from daycase.services.schedule_plan import DaySchedule
-from daycase.store.accounts import SqlAccounts
+from daycase.store.accounts import AuditRow, SqlAccounts
 from daycase.store.schedule import SqlSchedules
 
 # Where the bundles' full URLs live when no server names its own (the CLI's files).
@@ -37,7 +37,7 @@ class FhirService:
         state = self.cases.state(case_id)
         assert state.opened is not None
         day = state.opened.scheduled_start.astimezone(self.tz).date()
-        return self._export(state, self._rooms(day))
+        return self._export(state, self._rooms(day), self.accounts.own_reads([case_id]))
 
     def case_bundle(self, case_id: str, *, base: str = DEFAULT_BASE) -> Resource:
         """The case's resources as a searchset Bundle (`Encounter/{id}/$everything`)."""
@@ -46,22 +46,25 @@ class FhirService:
     def day(self, day: date) -> Iterator[tuple[str, list[Resource]]]:
         """Each case booked on `day`, with its resources, in booked order."""
         rooms = self._rooms(day)
-        for summary in self.cases.store.cases(on=day):
-            yield summary.case_id, self._export(self.cases.state(summary.case_id), rooms)
+        summaries = self.cases.store.cases(on=day)
+        reads = self.accounts.own_reads([s.case_id for s in summaries])
+        for summary in summaries:
+            yield summary.case_id, self._export(self.cases.state(summary.case_id), rooms, reads)
 
-    def _export(self, state: CaseState, rooms: dict[str, str]) -> list[Resource]:
+    def _export(
+        self, state: CaseState, rooms: dict[str, str], reads: dict[str, list[AuditRow]]
+    ) -> list[Resource]:
         assert state.opened is not None
         case_id = state.opened.case_id
-        reads = tuple(
-            Read(datetime.fromisoformat(row.at), row.user_name, row.role, row.action)
-            for row in self.accounts.audit_rows(case_id=case_id)
-        )
         return case_resources(
             CaseExport(
                 state=state,
                 pathway=self.cases.pathway_of(state),
                 room=rooms.get(case_id),
-                reads=reads,
+                reads=tuple(
+                    Read(datetime.fromisoformat(row.at), row.user_name, row.role, row.action)
+                    for row in reads.get(case_id, [])
+                ),
             )
         )
 
