@@ -480,7 +480,7 @@ def _vitals(entry: Entry, patient: str, encounter: str) -> list[Resource]:
 
 def _score(entry: Entry, title: str, system: str, patient: str, encounter: str) -> Resource:
     found = _observation(entry, "score", patient, encounter, category="survey")
-    items = {k: v for k, v in entry.data.items() if isinstance(v, int)}
+    items = {k: v for k, v in entry.data.items() if isinstance(v, int) and not isinstance(v, bool)}
     found["code"] = {"coding": [{"system": system, "code": "total"}], "text": title}
     found["valueInteger"] = sum(items.values())
     found["component"] = [
