@@ -4,7 +4,16 @@ itself."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from daycase.fhir import codes
 from tests.engine.builders import PER_LEVEL_PROCEDURE, Day, data_for
+
+TZ = ZoneInfo("America/New_York")
+START = datetime(2026, 11, 26, 8, 0, tzinfo=TZ)
+SYSTEM = "https://hospital.example/appointments"
 
 
 def booked(*levels: str) -> Day:
@@ -81,3 +90,76 @@ def admitted_day() -> Day:
         override_reason="pain",
     )
     return day
+
+
+def schedule(
+    *bookings: dict[str, Any], extras: bool = False, kind: str = "transaction"
+) -> dict[str, Any]:
+    """A transaction Bundle: per booking a Patient, a ServiceRequest, a Location and an
+    Appointment, as a hospital's scheduling system sends them."""
+    entries: list[dict[str, Any]] = []
+    for n, b in enumerate(bookings):
+        b = {
+            "ident": f"A-{n}",
+            "status": "booked",
+            "start": START.isoformat(),
+            "room": "Procedure room 1",
+            "levels": ("L1",),
+            "mrn": f"H-{n}",
+            **b,
+        }
+        patient: dict[str, Any] = {
+            "resourceType": "Patient",
+            "identifier": [
+                {"type": {"coding": [{"code": "MR"}]}, "system": "urn:h:mrn", "value": b["mrn"]}
+            ],
+            "name": [{"family": "Lane", "given": ["Ada"]}],
+            "birthDate": "1944-05-17",
+            "gender": "female",
+        }
+        request = {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": f"urn:uuid:p{n}"},
+            "code": {"text": "Kyphoplasty"},
+            "bodySite": [
+                {"coding": [{"system": codes.SNOMED, "code": codes.VERTEBRAE[level]}]}
+                if level in codes.VERTEBRAE
+                else {"text": level}
+                for level in b["levels"]
+            ],
+        }
+        appointment: dict[str, Any] = {
+            "resourceType": "Appointment",
+            "identifier": [{"system": SYSTEM, "value": b["ident"]}],
+            "status": b["status"],
+            "start": b["start"],
+            "end": (datetime.fromisoformat(b["start"]) + timedelta(hours=1)).isoformat(),
+            "basedOn": [{"reference": f"urn:uuid:s{n}"}],
+            "participant": [
+                {"actor": {"reference": f"urn:uuid:p{n}"}, "status": "accepted"},
+                {"actor": {"reference": f"urn:uuid:l{n}"}, "status": "accepted"},
+            ],
+        }
+        if b["status"] == "cancelled":
+            appointment["cancelationReason"] = {"text": "Patient has a chest infection"}
+        if extras:
+            patient["extension"] = [{"url": "http://hl7.org/fhir/us/core/race", "extension": []}]
+            patient["meta"] = {"lastUpdated": "2026-11-20T10:00:00Z"}
+            appointment["serviceType"] = [{"text": "Interventional spine"}]
+            appointment["comment"] = "Bring imaging CD"
+        entries += [
+            {"fullUrl": f"urn:uuid:p{n}", "resource": patient},
+            {"fullUrl": f"urn:uuid:s{n}", "resource": request},
+            {
+                "fullUrl": f"urn:uuid:l{n}",
+                "resource": {"resourceType": "Location", "name": b["room"]},
+            },
+            {"fullUrl": f"urn:uuid:a{n}", "resource": appointment},
+        ]
+    if extras:
+        entries.append(
+            {"fullUrl": "urn:uuid:org", "resource": {"resourceType": "Organization", "name": "H"}}
+        )
+    return {"resourceType": "Bundle", "type": kind, "entry": entries}

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from daycase.fhir.validate import bundle_problems
+from tests.fhir.cases import TZ, schedule
 from tests.support.cli import daycase
 from tests.support.databases import demo_database
 from tests.support.server import Server, run_server
@@ -152,3 +155,67 @@ def test_the_capability_statement_says_what_is_supported(server: Server) -> None
     assert [(x["type"], [o["name"] for o in x["operation"]]) for x in rest["resource"]] == [
         ("Encounter", ["everything"])
     ]
+
+
+def roomless(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The schedule without its Location participants (the demo centre has no rooms)."""
+    for entry in bundle["entry"]:
+        r = entry["resource"]
+        if r["resourceType"] == "Appointment":
+            r["participant"] = [p for p in r["participant"] if "urn:uuid:l" not in str(p)]
+    return bundle
+
+
+def tomorrow_at_eight() -> str:
+    day = datetime.now(TZ).date() + timedelta(days=1)
+    return datetime.combine(day, time(8, 0), TZ).isoformat()
+
+
+def test_the_server_takes_the_hospitals_schedule(server: Server) -> None:
+    bundle = roomless(schedule({"ident": "API-1", "start": tomorrow_at_eight()}))
+    with server.client(server.token("front_desk")) as c:
+        first = c.post("/fhir", json=bundle)
+        again = c.post("/fhir", json=bundle)
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"].startswith("application/fhir+json")
+    body = first.json()
+    assert body["type"] == "transaction-response"
+    assert len(body["entry"]) == len(bundle["entry"])
+    booked = body["entry"][3]["response"]
+    assert booked["status"] == "201 Created"
+    assert booked["location"].startswith("Encounter/")
+    assert again.json()["entry"][3]["response"] == {
+        "status": "200 OK",
+        "location": booked["location"],
+    }
+    broken = copy.deepcopy(bundle)
+    del broken["entry"][3]["resource"]["start"]
+    with server.client(server.token("front_desk")) as c:
+        refused = c.post("/fhir", json=broken)
+    assert refused.status_code == 400
+    assert refused.json()["issue"][0]["diagnostics"].startswith("entry[3] Appointment.start")
+    with server.client(server.token("anesthesia")) as c:
+        forbidden = c.post("/fhir", json=bundle)
+    assert forbidden.status_code == 403
+    assert forbidden.json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_command_line_imports_a_schedule(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "schedule.json"
+    path.write_text(
+        json.dumps(roomless(schedule({"ident": "CLI-1", "start": tomorrow_at_eight()}))),
+        encoding="utf-8",
+    )
+    done = daycase("fhir", "import", str(path), "--by", "front_desk", "--db", url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("entry[3]: booked (case ")
+    again = daycase("fhir", "import", str(path), "--by", "front_desk", "--db", url)
+    assert again.stdout.startswith("entry[3]: unchanged (case ")
+    nobody = daycase("fhir", "import", str(path), "--by", "nobody", "--db", url)
+    assert nobody.returncode == 1
+    assert "--by: no active user 'nobody'" in nobody.stderr
+    path.write_text('{"resourceType": "Bundle", "type": "batch"}', encoding="utf-8")
+    refused = daycase("fhir", "import", str(path), "--by", "front_desk", "--db", url)
+    assert refused.returncode == 1
+    assert "a schedule comes as a transaction" in refused.stderr
+    assert "Nothing of the bundle was stored." in refused.stderr

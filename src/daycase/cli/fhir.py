@@ -1,12 +1,15 @@
-"""`daycase fhir export`: cases as FHIR R4 resources, for the hospital record (CLI room).
+"""`daycase fhir export` and `fhir import`: FHIR R4 with the hospital record (CLI room).
 
-One case prints (or writes) its bundle; a day writes one bundle per case into `--out`, or
-with `--ndjson` one file per resource type (FHIR Bulk Data's NDJSON) and a manifest.
-`--validate` checks every bundle against the R4 models and our own rules before writing,
-and refuses (exit 1, each problem named) when one fails.
+Export: one case prints (or writes) its bundle; a day writes one bundle per case into
+`--out`, or with `--ndjson` one file per resource type (FHIR Bulk Data's NDJSON) and a
+manifest. `--validate` checks every bundle against the R4 models and our own rules before
+writing, and refuses (exit 1, each problem named) when one fails.
 
-Exit codes: 0 written; 1 nothing to export, or a bundle failed validation (named);
-2 the database could not be opened.
+Import: the hospital's schedule as a transaction Bundle books, moves or cancels cases,
+all or nothing, as the user `--by` (who must be allowed to book cases).
+
+Exit codes: 0 done; 1 nothing to export, a bundle failed validation, or an import was
+refused (each problem named; nothing stored); 2 the database could not be opened.
 """
 
 from __future__ import annotations
@@ -138,3 +141,41 @@ def _write_ndjson(out: Path, resources: list[dict[str, Any]]) -> None:
         "error": [],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+@fhir_app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="A FHIR transaction Bundle (JSON).")],
+    by: Annotated[str, typer.Option("--by", help="The daycase user booking the cases.")],
+    db: DbOption = None,
+) -> None:
+    """Book, move or cancel cases from the hospital's schedule (a transaction Bundle)."""
+    from daycase.cli.centre import _runtime
+    from daycase.services.accounts import User
+    from daycase.services.fhir import ImportRefused, import_schedule
+
+    try:
+        bundle = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as bad:
+        err.print(f"[red]{file}[/]: cannot read it as JSON ({bad})", highlight=False)
+        raise typer.Exit(1) from None
+    runtime = _runtime(db_url(db))
+    try:
+        row = runtime.accounts.accounts.user(by)
+        if row is None or row.disabled:
+            err.print(f"[red]--by[/]: no active user {by!r}", highlight=False)
+            raise typer.Exit(1)
+        if not runtime.centre.may_open_cases(row.role):
+            err.print(f"[red]--by[/]: {by} ({row.role}) may not book cases", highlight=False)
+            raise typer.Exit(1)
+        try:
+            imported = import_schedule(runtime, bundle, by=User(row.name, row.role))
+        except ImportRefused as refused:
+            for problem in refused.problems:
+                err.print(f"[red]refused[/]: {problem}", highlight=False)
+            err.print("Nothing of the bundle was stored.", highlight=False)
+            raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    for entry, what, case_id in imported.outcomes:
+        typer.echo(f"entry[{entry}]: {what}" + (f" (case {case_id})" if case_id else ""))

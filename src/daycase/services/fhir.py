@@ -10,15 +10,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from daycase.engine.check import decide_open, decide_record
+from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
+from daycase.engine.events import CaseOpened
 from daycase.engine.fold import CaseState
 from daycase.fhir.export import CaseExport, Read, Resource, bundle, case_resources
+from daycase.fhir.schedule import Booking, read_bookings
+from daycase.pathways.schema import Pathway
+from daycase.services.accounts import User
 from daycase.services.cases import CaseService
 from daycase.services.centre_setup import CentreSetupService
-from daycase.services.schedule_plan import DaySchedule
+from daycase.services.schedule_plan import DaySchedule, Place
 from daycase.store.accounts import AuditRow, SqlAccounts
+from daycase.store.fhir_bookings import SqlFhirBookings
 from daycase.store.schedule import SqlSchedules
+
+if TYPE_CHECKING:
+    from daycase.services.runtime import Runtime
 
 # Where the bundles' full URLs live when no server names its own (the CLI's files).
 DEFAULT_BASE = "urn:daycase:fhir"
@@ -30,6 +41,7 @@ class FhirService:
     schedules: SqlSchedules
     setup: CentreSetupService
     accounts: SqlAccounts
+    bookings: SqlFhirBookings
     tz: ZoneInfo
 
     def case(self, case_id: str) -> list[Resource]:
@@ -68,6 +80,16 @@ class FhirService:
             )
         )
 
+    def room_of(self, case_id: str) -> str | None:
+        """The room id the case is placed in on its day's schedule, if any."""
+        state = self.cases.state(case_id)
+        assert state.opened is not None
+        row = self.schedules.latest(state.opened.scheduled_start.astimezone(self.tz).date())
+        if row is None:
+            return None
+        schedule = DaySchedule.model_validate_json(row.body)
+        return next((r for r, ids in schedule.rooms.items() if case_id in ids), None)
+
     def _rooms(self, day: date) -> dict[str, str]:
         """Each case's room name on the day's schedule."""
         row = self.schedules.latest(day)
@@ -80,3 +102,159 @@ class FhirService:
             for room, case_ids in schedule.rooms.items()
             for case_id in case_ids
         }
+
+
+# --- the schedule from the hospital -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """What an import did, per Appointment entry: `booked` (a new case), `moved` (to
+    another room), `cancelled`, or `unchanged`; and the case it names."""
+
+    outcomes: list[tuple[int, str, str | None]]  # (entry, what happened, case id)
+    entries: int
+
+
+class ImportRefused(ValueError):
+    """A bundle that cannot be taken: every problem named; nothing of it was stored."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def import_schedule(runtime: Runtime, bundle: Any, *, by: User) -> Imported:
+    """Book, move and cancel cases from a transaction Bundle, all or nothing.
+
+    Every booking is read and checked first: the patient and levels as the pathway's
+    rules check a new case (the same decision the write makes), the room against the
+    centre's set-up, a cancellation as the case's own rules allow it now. With any problem
+    the bundle is refused and nothing is written. A booking made before names its case
+    (`fhir_bookings`), so sending the same bundle again changes nothing; a new room moves
+    the case; a new time is refused, since a booked case cannot be moved in time yet."""
+    pathway = runtime.centre.pathway()
+    bookings, problems = read_bookings(bundle, pathway.levels.allowed)
+    setup = runtime.setup.current().setup
+    rooms = {r.id.lower(): r.id for r in setup.rooms} | {r.name.lower(): r.id for r in setup.rooms}
+    known = runtime.fhir.bookings.cases([b.key for b in bookings])
+    actor = Actor(name=by.name, role=by.role)
+    now = runtime.now()
+    plan: list[tuple[Booking, str | None]] = []  # each booking with its room id
+    for b in bookings:
+        where = f"entry[{b.entry}] Appointment"
+        room_id = None
+        if b.room is not None:
+            room_id = rooms.get(b.room.lower())
+            if room_id is None:
+                problems.append(
+                    f"{where}.participant: no room named {b.room!r} in the centre's set-up "
+                    f"({', '.join(r.name for r in setup.rooms) or 'none yet'})"
+                )
+        case_id = known.get(b.key)
+        if case_id is None and not b.cancelled:
+            problems += _open_problems(pathway, _open_command(b, actor, pathway), now)
+        elif case_id is not None:
+            state = runtime.cases.state(case_id)
+            assert state.opened is not None
+            if b.cancelled:
+                problems += _cancel_problems(runtime, state, b, actor, now)
+            elif b.start is not None and b.start != state.opened.scheduled_start:
+                problems.append(
+                    f"{where}.start: the case is booked for "
+                    f"{state.opened.scheduled_start.isoformat()}; moving a booked case to "
+                    "another time is not supported yet"
+                )
+        plan.append((b, room_id))
+    if problems:
+        raise ImportRefused(problems)
+    outcomes: list[tuple[int, str, str | None]] = []
+    for b, room_id in plan:
+        outcomes.append(_apply(runtime, b, room_id, known.get(b.key), actor, now, by))
+    entries = len(bundle.get("entry", [])) if isinstance(bundle, dict) else 0
+    return Imported(outcomes, entries)
+
+
+def _open_command(b: Booking, actor: Actor, pathway: Pathway) -> OpenCase:
+    assert b.patient is not None
+    assert b.start is not None
+    p = b.patient
+    return OpenCase(
+        actor=actor,
+        pathway_id=pathway.id,
+        pathway_version=pathway.version,
+        mrn=p.mrn,
+        given_name=p.given_name,
+        family_name=p.family_name,
+        birth_date=p.birth_date,
+        sex=p.sex,
+        levels=list(b.levels),
+        scheduled_start=b.start,
+    )
+
+
+def _open_problems(pathway: Pathway, cmd: OpenCase, now: datetime) -> list[str]:
+    """The pathway's own decision on opening this case, made without writing it."""
+    decided = decide_open(pathway, cmd, case_id="check", event_id="check", now=now, family_code="")
+    return list(decided.messages) if isinstance(decided, Refusal) else []
+
+
+def _cancel_command(b: Booking, actor: Actor, now: datetime) -> RecordStep:
+    return RecordStep(actor=actor, step="cancelled", at=now, data={"reason": b.reason})
+
+
+def _cancel_problems(
+    runtime: Runtime, state: CaseState, b: Booking, actor: Actor, now: datetime
+) -> list[str]:
+    if "cancelled" in state.by_step:
+        return []
+    decided = decide_record(
+        runtime.cases.pathway_of(state),
+        state,
+        _cancel_command(b, actor, now),
+        event_id="check",
+        now=now,
+    )
+    if isinstance(decided, Refusal):
+        return [f"entry[{b.entry}] Appointment.status cancelled: {m}" for m in decided.messages]
+    return []
+
+
+def _apply(
+    runtime: Runtime,
+    b: Booking,
+    room_id: str | None,
+    case_id: str | None,
+    actor: Actor,
+    now: datetime,
+    by: User,
+) -> tuple[int, str, str | None]:
+    if b.cancelled:
+        if case_id is None:
+            return b.entry, "unchanged", None
+        state = runtime.cases.state(case_id)
+        if "cancelled" in state.by_step:
+            return b.entry, "unchanged", case_id
+        _written(runtime.cases.record(case_id, _cancel_command(b, actor, now)), b)
+        return b.entry, "cancelled", case_id
+    what = "unchanged"
+    if case_id is None:
+        opened = _written(
+            runtime.cases.open_case(_open_command(b, actor, runtime.centre.pathway())), b
+        )
+        assert isinstance(opened, CaseOpened)
+        case_id = opened.case_id
+        runtime.fhir.bookings.add(b.key, case_id, now)
+        what = "booked"
+    if room_id is not None and runtime.fhir.room_of(case_id) != room_id:
+        runtime.change_schedule(Place(case_id, room_id), by=by)
+        what = "booked" if what == "booked" else "moved"
+    return b.entry, what, case_id
+
+
+def _written(result: object, b: Booking) -> object:
+    """A write the checks passed that was refused all the same (someone changed the case
+    in between): named, and the bookings written before it stand."""
+    if isinstance(result, Refusal):
+        raise ImportRefused([f"entry[{b.entry}] Appointment: {m}" for m in result.messages])
+    return result

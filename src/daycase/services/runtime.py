@@ -32,6 +32,7 @@ from daycase.store.accounts import SqlAccounts
 from daycase.store.audit_writer import close_writer
 from daycase.store.centre_setup import SqlCentreSetups
 from daycase.store.displays import SqlDisplayLinks
+from daycase.store.fhir_bookings import SqlFhirBookings
 from daycase.store.report_days import SqlReportDays
 from daycase.store.report_facts import SqlReportFacts
 from daycase.store.schedule import SqlSchedules
@@ -170,7 +171,14 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             tz=tz,
             is_staff=centre.is_staff,
         ),
-        fhir=FhirService(cases, SqlSchedules(store.engine), setup, SqlAccounts(store.engine), tz),
+        fhir=FhirService(
+            cases,
+            SqlSchedules(store.engine),
+            setup,
+            SqlAccounts(store.engine),
+            SqlFhirBookings(store.engine),
+            tz,
+        ),
         reports=ReportService(
             SqlReportFacts(store.engine),
             SqlSchedules(store.engine),

@@ -217,3 +217,14 @@ report_days_table = sa.Table(
     sa.Column("cases", sa.Integer, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
 )
+
+
+# The hospital's bookings that made cases (FHIR import): an Appointment's identifier names
+# its case for good, so the same booking sent again is the same case (migration 0014).
+fhir_bookings_table = sa.Table(
+    "fhir_bookings",
+    metadata,
+    sa.Column("booking", sa.Text, primary_key=True),
+    sa.Column("case_id", sa.Text, sa.ForeignKey("cases.case_id"), nullable=False),
+    sa.Column("booked_at", sa.Text, nullable=False),
+)

@@ -8,9 +8,9 @@ A case that is not there, or a reader who may not, is answered with an Operation
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from daycase import __version__
@@ -19,6 +19,7 @@ from daycase.api.routes.common import CaseIdPath, refusals
 from daycase.services.access import reader_of
 from daycase.services.cases import CaseNotFound
 from daycase.services.catalog import PathwayUnavailable
+from daycase.services.fhir import ImportRefused, import_schedule
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 FHIR_JSON = "application/fhir+json"
@@ -28,11 +29,11 @@ class FhirResponse(JSONResponse):
     media_type = FHIR_JSON
 
 
-def outcome(status: int, code: str, text: str) -> FhirResponse:
-    """An OperationOutcome naming the problem in words."""
+def outcome(status: int, code: str, *texts: str) -> FhirResponse:
+    """An OperationOutcome naming each problem in words."""
     body = {
         "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": code, "diagnostics": text}],
+        "issue": [{"severity": "error", "code": code, "diagnostics": t} for t in texts],
     }
     return FhirResponse(body, status_code=status)
 
@@ -75,7 +76,9 @@ def everything(case_id: CaseIdPath, user: StaffDep, runtime: RuntimeDep, request
 )
 def metadata(user: UserDep, runtime: RuntimeDep) -> Any:
     """What this server supports of FHIR, exactly: reading a case's Encounter with
-    everything it holds, as JSON. Nothing else yet (no search, no writes)."""
+    everything it holds, and a transaction of the hospital's schedule (Appointments with
+    their Patients and ServiceRequests), as JSON. Nothing else (no search, no other
+    writes)."""
     return FhirResponse(
         {
             "resourceType": "CapabilityStatement",
@@ -89,6 +92,7 @@ def metadata(user: UserDep, runtime: RuntimeDep) -> Any:
             "rest": [
                 {
                     "mode": "server",
+                    "interaction": [{"code": "transaction"}],
                     "security": {
                         "description": "Bearer token or session cookie from daycase's own "
                         "sign-in; clinical staff roles only."
@@ -110,4 +114,48 @@ def metadata(user: UserDep, runtime: RuntimeDep) -> Any:
                 }
             ],
         }
+    )
+
+
+@router.post(
+    "",
+    responses={
+        **refusals(413),
+        200: {"content": {FHIR_JSON: {}}, "description": "A transaction-response Bundle"},
+        400: {
+            "content": {FHIR_JSON: {}},
+            "description": "OperationOutcome: each problem of the bundle; nothing stored",
+        },
+        403: {"content": {FHIR_JSON: {}}, "description": "OperationOutcome: not this role"},
+    },
+)
+def transaction(
+    user: StaffDep,
+    runtime: RuntimeDep,
+    bundle: Annotated[dict[str, Any], Body(description="A FHIR transaction Bundle")],
+) -> Any:
+    """The hospital's schedule: each Appointment books a case (the same identifier again
+    is the same case), moves it to another room, or cancels it. All or nothing."""
+    if not runtime.centre.may_open_cases(user.role):
+        return outcome(403, "forbidden", "Only the roles that book cases may send a schedule")
+    try:
+        imported = import_schedule(runtime, bundle, by=user)
+    except ImportRefused as refused:
+        return outcome(400, "invalid", *refused.problems)
+    status = {
+        "booked": "201 Created",
+        "moved": "200 OK",
+        "cancelled": "200 OK",
+        "unchanged": "200 OK",
+    }
+    done = {entry: (what, case_id) for entry, what, case_id in imported.outcomes}
+    entries = []
+    for i in range(imported.entries):
+        what, case_id = done.get(i, ("unchanged", None))
+        response: dict[str, str] = {"status": status[what]}
+        if case_id is not None:
+            response["location"] = f"Encounter/{case_id}"
+        entries.append({"response": response})
+    return FhirResponse(
+        {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
     )

@@ -1,0 +1,210 @@
+"""The hospital's schedule as a FHIR transaction: bookings, the same booking again, a new
+room, a cancellation, refusals that store nothing, what a hospital really sends, and the
+round trip to the export (fhir room, SQLite)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daycase.config import Settings
+from daycase.engine.commands import Actor, RecordStep
+from daycase.engine.events import StepRecorded
+from daycase.fhir import codes
+from daycase.services.accounts import User
+from daycase.services.centre_setup import example_yaml, setup_from_yaml
+from daycase.services.fhir import ImportRefused, import_schedule
+from daycase.services.runtime import Runtime, open_runtime
+from tests.engine.builders import data_for, role_of, uneventful_path
+from tests.fhir.cases import START, TZ, schedule
+from tests.support.databases import database
+
+DESK = User("fd.lee", "front_desk")
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def centre(tmp_path: Path) -> Iterator[tuple[Runtime, Clock]]:
+    clock = Clock(START - timedelta(days=1))
+    with database("sqlite", tmp_path) as url:
+        rt = open_runtime(Settings(db=url, timezone=str(TZ)), clock=clock)
+        try:
+            rt.change_setup(
+                setup_from_yaml(example_yaml()), by=User("ann", "admin"), expected_version=0
+            )
+            yield rt, clock
+        finally:
+            rt.close()
+
+
+def cases_on_the_day(rt: Runtime) -> list[str]:
+    return [c.case_id for c in rt.store.cases(on=START.date())]
+
+
+def test_a_booking_makes_a_case_in_its_room(centre: tuple[Runtime, Clock]) -> None:
+    rt, _ = centre
+    imported = import_schedule(rt, schedule({"levels": ("T12", "L1")}), by=DESK)
+    [(entry, what, case_id)] = imported.outcomes
+    assert (entry, what) == (3, "booked")
+    assert case_id is not None
+    state = rt.cases.state(case_id)
+    assert state.opened is not None
+    assert state.opened.patient.mrn == "H-0"
+    assert state.opened.levels == ("T12", "L1")
+    assert state.opened.scheduled_start == START
+    assert state.opened.actor == "fd.lee"
+    assert rt.fhir.room_of(case_id) == rt.setup.current().setup.rooms[0].id
+
+
+def test_the_same_booking_again_is_the_same_case(centre: tuple[Runtime, Clock]) -> None:
+    rt, _ = centre
+    bundle = schedule({}, {"mrn": "H-9", "start": (START + timedelta(hours=1)).isoformat()})
+    first = import_schedule(rt, bundle, by=DESK)
+    again = import_schedule(rt, bundle, by=User("nurse.kim", "nurse"))
+    assert [w for _, w, _ in again.outcomes] == ["unchanged", "unchanged"]
+    assert [c for _, _, c in again.outcomes] == [c for _, _, c in first.outcomes]
+    assert len(cases_on_the_day(rt)) == 2
+
+
+def test_a_new_room_moves_the_case(centre: tuple[Runtime, Clock]) -> None:
+    rt, _ = centre
+    [(_, _, case_id)] = import_schedule(rt, schedule({}), by=DESK).outcomes
+    assert case_id is not None
+    [(_, what, same)] = import_schedule(rt, schedule({"room": "IR suite 1"}), by=DESK).outcomes
+    assert (what, same) == ("moved", case_id)
+    rooms = {r.name: r.id for r in rt.setup.current().setup.rooms}
+    assert rt.fhir.room_of(case_id) == rooms["IR suite 1"]
+
+
+def test_a_cancelled_appointment_cancels_the_case(centre: tuple[Runtime, Clock]) -> None:
+    rt, _ = centre
+    [(_, _, case_id)] = import_schedule(rt, schedule({}), by=DESK).outcomes
+    assert case_id is not None
+    [(_, what, _)] = import_schedule(rt, schedule({"status": "cancelled"}), by=DESK).outcomes
+    assert what == "cancelled"
+    [cancelled] = rt.cases.state(case_id).by_step["cancelled"]
+    assert cancelled.data["reason"] == "Patient has a chest infection"
+    [(_, again, _)] = import_schedule(rt, schedule({"status": "cancelled"}), by=DESK).outcomes
+    assert again == "unchanged"
+
+
+def test_a_new_time_is_refused_and_nothing_changes(centre: tuple[Runtime, Clock]) -> None:
+    rt, _ = centre
+    import_schedule(rt, schedule({}), by=DESK)
+    later = (START + timedelta(hours=2)).isoformat()
+    with pytest.raises(ImportRefused) as refused:
+        import_schedule(rt, schedule({"start": later, "room": "IR suite 1"}), by=DESK)
+    assert refused.value.problems == [
+        f"entry[3] Appointment.start: the case is booked for {START.isoformat()}; moving a "
+        "booked case to another time is not supported yet"
+    ]
+    [case_id] = cases_on_the_day(rt)
+    assert rt.fhir.room_of(case_id) == rt.setup.current().setup.rooms[0].id
+
+
+def test_a_bad_bundle_names_each_problem_and_stores_nothing(
+    centre: tuple[Runtime, Clock],
+) -> None:
+    rt, _ = centre
+    bundle = schedule(
+        {"ident": "OK"},
+        {"ident": "B", "levels": ("Z9",)},
+        {"ident": "C", "room": "Garage"},
+        {"ident": "D"},
+    )
+    del bundle["entry"][15]["resource"]["start"]
+    del bundle["entry"][12]["resource"]["birthDate"]
+    with pytest.raises(ImportRefused) as refused:
+        import_schedule(rt, bundle, by=DESK)
+    problems = refused.value.problems
+    assert any("entry[7] Appointment.basedOn ServiceRequest.bodySite: 'Z9'" in p for p in problems)
+    assert any("entry[11] Appointment.participant: no room named 'Garage'" in p for p in problems)
+    assert any(p.startswith("entry[15] Appointment.start: needs a date and time") for p in problems)
+    assert any("entry[15] Appointment's Patient.birthDate" in p for p in problems)
+    assert len(problems) == 4, problems
+    assert cases_on_the_day(rt) == []  # the good booking was not made either
+
+
+@pytest.mark.parametrize(
+    ("bundle", "words"),
+    [
+        ([], "the body is not a FHIR Bundle"),
+        (
+            {"resourceType": "Bundle", "type": "batch", "entry": []},
+            "a schedule comes as a transaction",
+        ),
+        ({"resourceType": "Bundle", "type": "transaction"}, "Bundle.entry: missing"),
+        (
+            {"resourceType": "Bundle", "type": "transaction", "entry": [1, {"resource": 2}]},
+            "no Appointment",
+        ),
+    ],
+)
+def test_what_is_not_a_schedule_is_named(
+    centre: tuple[Runtime, Clock], bundle: Any, words: str
+) -> None:
+    rt, _ = centre
+    with pytest.raises(ImportRefused) as refused:
+        import_schedule(rt, bundle, by=DESK)
+    assert any(words in p for p in refused.value.problems), refused.value.problems
+
+
+def test_a_role_that_may_not_book_is_refused_by_the_pathway(
+    centre: tuple[Runtime, Clock],
+) -> None:
+    rt, _ = centre
+    with pytest.raises(ImportRefused) as refused:
+        import_schedule(rt, schedule({}), by=User("dr.kim", "proceduralist"))
+    assert refused.value.problems == ["A Proceduralist user may not open cases"]
+
+
+def test_what_a_hospital_sends_besides_is_ignored(centre: tuple[Runtime, Clock]) -> None:
+    rt, _ = centre
+    imported = import_schedule(rt, schedule({}, extras=True), by=DESK)
+    assert [w for _, w, _ in imported.outcomes] == ["booked"]
+
+
+def test_import_then_the_day_then_export(centre: tuple[Runtime, Clock]) -> None:
+    """The round trip: booked from FHIR, run through the services, exported as FHIR."""
+    rt, clock = centre
+    [(_, _, case_id)] = import_schedule(rt, schedule({"mrn": "H-42"}), by=DESK).outcomes
+    assert case_id is not None
+    for planned in uneventful_path(["L1"], version="2.0"):
+        clock.now = START + timedelta(minutes=planned.minute)
+        step = planned.step
+        result = rt.cases.record(
+            case_id,
+            RecordStep(
+                actor=Actor(f"{role_of(step)}.user", role_of(step)),
+                step=step,
+                at=clock.now,
+                data=data_for(step, planned.level, version="2.0"),
+            ),
+        )
+        assert isinstance(result, StepRecorded), (step, result)
+    resources = rt.fhir.case(case_id)
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for r in resources:
+        by_type.setdefault(r["resourceType"], []).append(r)
+    [patient] = by_type["Patient"]
+    assert patient["identifier"][0]["value"] == "H-42"
+    [encounter] = by_type["Encounter"]
+    assert encounter["location"][0]["location"]["display"] == "Procedure room 1"
+    assert encounter["location"][1]["location"]["display"] == "Recovery"
+    [procedure] = by_type["Procedure"]
+    assert procedure["status"] == "completed"
+    assert procedure["bodySite"][0]["coding"] == [{"system": codes.SNOMED, "code": "66794005"}]
+    assert procedure["code"]["coding"] == [{"system": codes.CPT, "code": "22514"}]
+    assert copy.deepcopy(procedure)["performedPeriod"]["start"].startswith("2026-11-26T08:")
