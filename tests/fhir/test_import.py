@@ -114,6 +114,21 @@ def test_a_new_time_is_refused_and_nothing_changes(centre: tuple[Runtime, Clock]
     assert rt.fhir.room_of(case_id) == rt.setup.current().setup.rooms[0].id
 
 
+def test_a_booking_sent_again_may_not_change_its_patient_or_levels(
+    centre: tuple[Runtime, Clock],
+) -> None:
+    rt, _ = centre
+    import_schedule(rt, schedule({}), by=DESK)
+    with pytest.raises(ImportRefused) as refused:
+        import_schedule(rt, schedule({"mrn": "H-77", "levels": ("L2",)}), by=DESK)
+    assert refused.value.problems == [
+        "entry[3] Appointment's Patient: the case is booked for MRN H-0, not H-77; a booking "
+        "cannot change its patient",
+        "entry[3] Appointment.basedOn: the case is booked for L1, not L2; change planned "
+        "levels in daycase",
+    ]
+
+
 def test_a_bad_bundle_names_each_problem_and_stores_nothing(
     centre: tuple[Runtime, Clock],
 ) -> None:
@@ -208,3 +223,29 @@ def test_import_then_the_day_then_export(centre: tuple[Runtime, Clock]) -> None:
     assert procedure["bodySite"][0]["coding"] == [{"system": codes.SNOMED, "code": "66794005"}]
     assert procedure["code"]["coding"] == [{"system": codes.CPT, "code": "22514"}]
     assert copy.deepcopy(procedure)["performedPeriod"]["start"].startswith("2026-11-26T08:")
+
+
+def test_a_case_in_its_room_is_not_moved(centre: tuple[Runtime, Clock]) -> None:
+    rt, clock = centre
+    [(_, _, case_id)] = import_schedule(rt, schedule({}), by=DESK).outcomes
+    assert case_id is not None
+    for planned in uneventful_path(["L1"], version="2.0"):
+        clock.now = START + timedelta(minutes=planned.minute)
+        step = planned.step
+        rt.cases.record(
+            case_id,
+            RecordStep(
+                actor=Actor("u", role_of(step)),
+                step=step,
+                at=clock.now,
+                data=data_for(step, planned.level, version="2.0"),
+            ),
+        )
+        if step == "in_room":
+            break
+    with pytest.raises(ImportRefused) as refused:
+        import_schedule(rt, schedule({"room": "IR suite 1"}), by=DESK)
+    assert refused.value.problems == [
+        "entry[3] Appointment.participant: Ada Lane is in Procedure room 1 now; a case that "
+        "has started stays where it is"
+    ]

@@ -23,7 +23,7 @@ from daycase.pathways.schema import Pathway
 from daycase.services.accounts import User
 from daycase.services.cases import CaseService
 from daycase.services.centre_setup import CentreSetupService
-from daycase.services.schedule_plan import DaySchedule, Place
+from daycase.services.schedule_plan import DaySchedule, Place, ScheduleRefused
 from daycase.store.accounts import AuditRow, SqlAccounts
 from daycase.store.fhir_bookings import SqlFhirBookings
 from daycase.store.schedule import SqlSchedules
@@ -132,7 +132,7 @@ def import_schedule(runtime: Runtime, bundle: Any, *, by: User) -> Imported:
     centre's set-up, a cancellation as the case's own rules allow it now. With any problem
     the bundle is refused and nothing is written. A booking made before names its case
     (`fhir_bookings`), so sending the same bundle again changes nothing; a new room moves
-    the case; a new time is refused, since a booked case cannot be moved in time yet."""
+    the case; a new time, patient or set of levels is refused, named."""
     pathway = runtime.centre.pathway()
     bookings, problems = read_bookings(bundle, pathway.levels.allowed)
     setup = runtime.setup.current().setup
@@ -159,12 +159,8 @@ def import_schedule(runtime: Runtime, bundle: Any, *, by: User) -> Imported:
             assert state.opened is not None
             if b.cancelled:
                 problems += _cancel_problems(runtime, state, b, actor, now)
-            elif b.start is not None and b.start != state.opened.scheduled_start:
-                problems.append(
-                    f"{where}.start: the case is booked for "
-                    f"{state.opened.scheduled_start.isoformat()}; moving a booked case to "
-                    "another time is not supported yet"
-                )
+            else:
+                problems += _changed_problems(where, state, b)
         plan.append((b, room_id))
     if problems:
         raise ImportRefused(problems)
@@ -173,6 +169,31 @@ def import_schedule(runtime: Runtime, bundle: Any, *, by: User) -> Imported:
         outcomes.append(_apply(runtime, b, room_id, known.get(b.key), actor, now, by))
     entries = len(bundle.get("entry", [])) if isinstance(bundle, dict) else 0
     return Imported(outcomes, entries)
+
+
+def _changed_problems(where: str, state: CaseState, b: Booking) -> list[str]:
+    """What a booking sent again may not change of its case: the time (no event moves a
+    case in time yet), the patient, the planned levels (daycase's record of them is
+    corrected in daycase, by its own rules, never overwritten from outside)."""
+    opened = state.opened
+    assert opened is not None
+    problems: list[str] = []
+    if b.start is not None and b.start != opened.scheduled_start:
+        problems.append(
+            f"{where}.start: the case is booked for {opened.scheduled_start.isoformat()}; "
+            "moving a booked case to another time is not supported yet"
+        )
+    if b.patient is not None and b.patient.mrn != opened.patient.mrn:
+        problems.append(
+            f"{where}'s Patient: the case is booked for MRN {opened.patient.mrn}, not "
+            f"{b.patient.mrn}; a booking cannot change its patient"
+        )
+    if b.levels and tuple(b.levels) != tuple(opened.levels):
+        problems.append(
+            f"{where}.basedOn: the case is booked for {', '.join(opened.levels)}, not "
+            f"{', '.join(b.levels)}; change planned levels in daycase"
+        )
+    return problems
 
 
 def _open_command(b: Booking, actor: Actor, pathway: Pathway) -> OpenCase:
@@ -247,7 +268,12 @@ def _apply(
         runtime.fhir.bookings.add(b.key, case_id, now)
         what = "booked"
     if room_id is not None and runtime.fhir.room_of(case_id) != room_id:
-        runtime.change_schedule(Place(case_id, room_id), by=by)
+        try:
+            runtime.change_schedule(Place(case_id, room_id), by=by)
+        except ScheduleRefused as refused:  # the day as it stands: a room in use, say
+            raise ImportRefused(
+                [f"entry[{b.entry}] Appointment.participant: {p}" for p in refused.problems]
+            ) from None
         what = "booked" if what == "booked" else "moved"
     return b.entry, what, case_id
 
