@@ -15,6 +15,7 @@ import pytest
 from daycase.fhir.validate import bundle_problems
 from tests.fhir.cases import TZ, schedule
 from tests.support.cli import daycase
+from tests.support.clock import centre_now
 from tests.support.databases import demo_database
 from tests.support.server import Server, run_server
 
@@ -167,7 +168,8 @@ def roomless(bundle: dict[str, Any]) -> dict[str, Any]:
 
 
 def tomorrow_at_eight() -> str:
-    day = datetime.now(TZ).date() + timedelta(days=1)
+    """Tomorrow by the suite's clock, which the server reads too (at any hour it runs)."""
+    day = centre_now().astimezone(TZ).date() + timedelta(days=1)
     return datetime.combine(day, time(8, 0), TZ).isoformat()
 
 
