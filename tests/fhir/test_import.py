@@ -182,7 +182,9 @@ def test_a_role_that_may_not_book_is_refused_by_the_pathway(
     rt, _ = centre
     with pytest.raises(ImportRefused) as refused:
         import_schedule(rt, schedule({}), by=User("dr.kim", "proceduralist"))
-    assert refused.value.problems == ["A Proceduralist user may not open cases"]
+    assert refused.value.problems == [
+        "entry[3] Appointment: A Proceduralist user may not open cases"
+    ]
 
 
 def test_what_a_hospital_sends_besides_is_ignored(centre: tuple[Runtime, Clock]) -> None:

@@ -7,8 +7,9 @@ case to it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -43,6 +44,7 @@ class FhirService:
     accounts: SqlAccounts
     bookings: SqlFhirBookings
     tz: ZoneInfo
+    importing: threading.Lock = field(default_factory=threading.Lock)
 
     def case(self, case_id: str) -> list[Resource]:
         """Every resource of one case (`CaseNotFound`, `PathwayUnavailable` as named)."""
@@ -133,6 +135,11 @@ def import_schedule(runtime: Runtime, bundle: Any, *, by: User) -> Imported:
     the bundle is refused and nothing is written. A booking made before names its case
     (`fhir_bookings`), so sending the same bundle again changes nothing; a new room moves
     the case; a new time, patient or set of levels is refused, named."""
+    with runtime.fhir.importing:  # one import at a time: a booking is made once
+        return _import(runtime, bundle, by)
+
+
+def _import(runtime: Runtime, bundle: Any, by: User) -> Imported:
     pathway = runtime.centre.pathway()
     bookings, problems = read_bookings(bundle, pathway.levels.allowed)
     setup = runtime.setup.current().setup
@@ -153,7 +160,8 @@ def import_schedule(runtime: Runtime, bundle: Any, *, by: User) -> Imported:
                 )
         case_id = known.get(b.key)
         if case_id is None and not b.cancelled:
-            problems += _open_problems(pathway, _open_command(b, actor, pathway), now)
+            opening = _open_problems(pathway, _open_command(b, actor, pathway), now)
+            problems += [f"{where}: {m}" for m in opening]
         elif case_id is not None:
             state = runtime.cases.state(case_id)
             assert state.opened is not None
