@@ -62,6 +62,14 @@ def test_a_days_export_writes_a_valid_bundle_per_case(url: str, tmp_path: Path) 
     ).items()
 
 
+def test_a_folder_that_cannot_be_written_is_named(url: str, tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    found = daycase("fhir", "export", "--day", DAY.isoformat(), "--out", str(blocked), "--db", url)
+    assert found.returncode == 1
+    assert f"--out: cannot write into {blocked}" in found.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

@@ -110,13 +110,17 @@ def export_cmd(
     if out is None:
         typer.echo(json.dumps(bundles[0][1], indent=2))
         return
-    out.mkdir(parents=True, exist_ok=True)
-    if ndjson:
-        _write_ndjson(out, [e["resource"] for _, b in bundles for e in b["entry"]])
-        err.print(f"{len(bundles)} case(s) written to {out} as NDJSON", highlight=False)
-        return
-    for cid, b in bundles:
-        (out / f"{cid}.json").write_text(json.dumps(b, indent=2), encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if ndjson:
+            _write_ndjson(out, [e["resource"] for _, b in bundles for e in b["entry"]])
+            err.print(f"{len(bundles)} case(s) written to {out} as NDJSON", highlight=False)
+            return
+        for cid, b in bundles:
+            (out / f"{cid}.json").write_text(json.dumps(b, indent=2), encoding="utf-8")
+    except OSError as bad:
+        err.print(f"[red]--out[/]: cannot write into {out} ({bad.strerror})", highlight=False)
+        raise typer.Exit(1) from None
     err.print(f"{len(bundles)} bundle(s) written to {out}", highlight=False)
 
 

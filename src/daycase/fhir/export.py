@@ -24,6 +24,7 @@ from typing import Any
 
 from daycase.engine.events import CaseOpened, EventAmended, EventVoided, StepRecorded
 from daycase.engine.fold import CaseState, Entry
+from daycase.engine.gates import terminal_entry
 from daycase.fhir import codes
 from daycase.pathways.schema import Pathway
 
@@ -38,7 +39,6 @@ SCORES = {
     ),
 }
 MEDICINES = ("antibiotic_given", "anxiolytic_given")
-OUTCOMES = ("discharged", "admitted", "transferred", "cancelled")
 SEVERITY = {"minor": ("255604002", "Mild"), "major": ("24484000", "Severe")}
 
 
@@ -160,20 +160,15 @@ def _patient(opened: CaseOpened, mrn_system: str) -> Resource:
 
 
 def _first(state: CaseState, step: str) -> Entry | None:
-    entries = state.by_step.get(step)
-    return min(entries, key=lambda e: e.at) if entries else None
-
-
-def _outcome(state: CaseState) -> Entry | None:
-    ends = [e for step in OUTCOMES for e in state.by_step.get(step, [])]
-    return min(ends, key=lambda e: e.at) if ends else None
+    entries = state.step_entries(step)  # in clinical order
+    return entries[0] if entries else None
 
 
 def _encounter(case: CaseExport, opened: CaseOpened, patient: str) -> Resource:
     state = case.state
     arrived, in_room = _first(state, "check_in"), _first(state, "in_room")
     out_of_room, recovery = _first(state, "out_of_room"), _first(state, "pacu_arrival")
-    end = _outcome(state)
+    end = terminal_entry(case.pathway, state)  # how the case ended, as the engine says
     status = (
         "cancelled"
         if end is not None and end.step == "cancelled"
@@ -282,7 +277,7 @@ def _procedures(
     rest = [level for level in opened.levels if level not in cement]
     rest += [level for level in by_level if level not in cement and level not in rest]
     progress = _progress(state)
-    ended = _outcome(state) is not None
+    ended = terminal_entry(case.pathway, state) is not None
     incised = _first(state, "incision") is not None
     made: list[tuple[Resource, list[Entry]]] = []
     for rank, level in enumerate([*treated, *rest]):

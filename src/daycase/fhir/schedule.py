@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from daycase.engine.check import SEXES
 from daycase.fhir import codes
 
 BOOKED = ("booked", "pending", "proposed")
-SEXES = ("female", "male", "other", "unknown")
 LEVEL_OF = {code: level for level, code in codes.VERTEBRAE.items()}
 
 

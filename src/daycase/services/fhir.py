@@ -119,7 +119,9 @@ class Imported:
 
 
 class ImportRefused(ValueError):
-    """A bundle that cannot be taken: every problem named; nothing of it was stored."""
+    """A bundle that cannot be taken, every problem named. Refused by the checks, nothing
+    of it was stored; refused by a write after them (the case changed in between), the
+    bookings written before that one stand."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
