@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from daycase.engine.commands import Actor, OpenCase
 from daycase.engine.events import (
     CaseOpened,
+    CaseRescheduled,
     Event,
     EventAmended,
     EventVoided,
@@ -141,6 +142,20 @@ def voided(
         role="nurse",
         target_event_id=target_event_id,
         reason=reason,
+    )
+
+
+def rescheduled(case_id: str, seq: int, *, to: datetime) -> CaseRescheduled:
+    """A CaseRescheduled of the booking to `to`."""
+    return CaseRescheduled(
+        event_id=event_id(case_id, seq),
+        case_id=case_id,
+        seq=seq,
+        recorded_at=at(7) + timedelta(minutes=seq),
+        actor="fd.kim",
+        role="front_desk",
+        scheduled_start=to,
+        reason="the hospital moved the list",
     )
 
 

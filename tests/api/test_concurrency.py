@@ -193,6 +193,9 @@ class CountingStore:
     def cases_between(self, first: date, last: date) -> list[CaseSummary]:
         return self.inner.cases_between(first, last)
 
+    def changed_since(self, since: datetime) -> list[str]:
+        return self.inner.changed_since(since)
+
     def subscribe(self, subscriber: Subscriber) -> None:
         self.inner.subscribe(subscriber)
 

@@ -16,8 +16,15 @@ from datetime import date, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daycase.engine.commands import Actor, AmendEvent, RecordStep, VoidEvent
-from daycase.engine.events import StepRecorded
+from daycase.engine.commands import (
+    Actor,
+    AmendEvent,
+    RecordStep,
+    Refusal,
+    RescheduleCase,
+    VoidEvent,
+)
+from daycase.engine.events import CaseRescheduled, StepRecorded
 from daycase.services.access import Reader
 from daycase.services.board import BoardRow, board, family_board
 from daycase.services.board_model import BoardModel
@@ -190,6 +197,46 @@ class ProjectionContract:
         assert again != first
         assert model.case(opened.case_id, now=clock.now) is not None
         assert model.case("nobody", now=clock.now) is None
+
+    def test_a_moved_booking_leaves_one_days_board_for_another(self, store: EventStore) -> None:
+        """Kept boards of both days follow a booking moved by another writer, the case's
+        warm state judges by the new start, and the index rebuilt from events agrees."""
+        first_day, second_day = date(2027, 6, 1), date(2027, 6, 2)
+        clock = _Clock(datetime(2027, 6, 1, 6, 0, tzinfo=EST))
+        service = CaseService(store, clock=clock)
+        other = CaseService(store, clock=clock)
+        model = BoardModel(service, clock=clock)
+        opened = open_one_level(service, start=clock.now + timedelta(hours=2))
+        assert [r.case_id for r in model.board(first_day, now=clock.now)] == [opened.case_id]
+        assert model.board(second_day, now=clock.now) == []
+        new_start = datetime(2027, 6, 2, 9, 30, tzinfo=EST)
+        moved = other.reschedule(
+            opened.case_id,
+            RescheduleCase(actor=Actor("fd", "front_desk"), scheduled_start=new_start, reason="x"),
+        )
+        assert isinstance(moved, CaseRescheduled), moved
+        assert model.board(first_day, now=clock.now) == []
+        [row] = model.board(second_day, now=clock.now)
+        assert (row.case_id, row.scheduled_start) == (opened.case_id, new_start)
+        assert model.board(second_day, now=clock.now) == board(
+            service, on=second_day, now=clock.now
+        )
+        # Check-in is judged by the new start: 27.5 h before it is too early, whatever
+        # the warm copy in `service` held before the other writer moved the case.
+        early = service.record(
+            opened.case_id,
+            RecordStep(
+                actor=Actor("n", "nurse"),
+                step="check_in",
+                at=clock.now,
+                data=data_for("check_in", version="2.0"),
+            ),
+        )
+        assert isinstance(early, Refusal)
+        assert early.fields == {"at": "is more than 24 h before the scheduled start"}
+        if isinstance(store, SqlEventStore):
+            rebuilt = CaseIndex().rebuild(store.engine, write=False)
+            assert (rebuilt.corrected, rebuilt.refused, rebuilt.checked) == ([], [], 1)
 
     def test_a_kept_day_is_served_again_only_while_nothing_it_shows_changed(
         self, store: EventStore

@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,17 @@ from daycase.store.base import (
     IdempotencyKey,
     KeyUsed,
 )
-from tests.factories import BST, DIGEST, amended, at, history, opened, recorded, voided
+from tests.factories import (
+    BST,
+    DIGEST,
+    amended,
+    at,
+    history,
+    opened,
+    recorded,
+    rescheduled,
+    voided,
+)
 
 EST_OFFSET = timedelta(hours=-5)
 EST = timezone(EST_OFFSET)
@@ -70,6 +80,7 @@ class StoreContract(ABC):
             amended("c1", 3, target_event_id="c1-e2", at_time=at(7, 10), data={"inr": None}),
             amended("c1", 4, target_event_id="c1-e2", data={"inr": 1.3}),
             voided("c1", 5, target_event_id="c1-e2"),
+            rescheduled("c1", 6, to=datetime(2025, 6, 3, 9, 15, tzinfo=EST)),
         ]
         store.append(written[:2], expected_seq=0)
         store.append(written[2:], expected_seq=2)
@@ -165,6 +176,66 @@ class StoreContract(ABC):
             "after-midnight"
         )
         assert store.cases_between(date(2025, 6, 4), date(2025, 6, 9)) == []
+
+    def test_a_moved_booking_is_listed_on_its_new_day_only(self, store: EventStore) -> None:
+        """The index follows the newest booked start, alone or beside other appends."""
+        store.append([opened("c1")], expected_seq=0)
+        store.append([opened("c2", family_code="F-2")], expected_seq=0)
+        new_start = datetime(2025, 6, 3, 23, 30, tzinfo=EST)  # 4 June in UTC
+        store.append([rescheduled("c1", 2, to=new_start)], expected_seq=1)
+        assert [c.case_id for c in store.cases(on=date(2025, 6, 2))] == ["c2"]
+        [moved] = store.cases(on=date(2025, 6, 3))
+        assert (moved.case_id, moved.scheduled_start_iso, moved.last_seq) == (
+            "c1",
+            new_start.isoformat(),
+            2,
+        )
+        assert store.day_signature(on=date(2025, 6, 2)) == (1, 1)
+        assert store.day_signature(on=date(2025, 6, 3)) == (1, 2)
+        back = datetime(2025, 6, 2, 10, 0, tzinfo=BST)
+        outcomes: list[BaseException | None] = []
+
+        def write(events: list[Event], seq: int) -> None:
+            try:
+                store.append(events, expected_seq=seq)
+                outcomes.append(None)
+            except BaseException as error:
+                outcomes.append(error)
+
+        with ThreadPoolExecutor(2) as pool:  # queued together, as a server's writes are
+            pool.submit(write, [rescheduled("c1", 3, to=back)], 2)
+            pool.submit(write, [recorded("c2", 2)], 1)
+        assert outcomes == [None, None]
+        assert [c.case_id for c in store.cases(on=date(2025, 6, 2))] == ["c2", "c1"]
+        assert store.cases(on=date(2025, 6, 3)) == []
+        head = store.case("c1")
+        assert head is not None
+        assert head.scheduled_start_iso == back.isoformat()
+        assert store.verify() == []
+
+    def test_cases_changed_since_a_moment_compare_times_not_text(self, store: EventStore) -> None:
+        """Recorded times are kept in their own offsets: 10:00+14:00 is earlier than
+        09:00-12:00, though its text sorts later."""
+        moment = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+        far_east, far_west = timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))
+        recorded_at = {
+            "before-east": datetime(2025, 6, 3, 1, 59, tzinfo=far_east),  # 11:59 UTC
+            "at-east": datetime(2025, 6, 3, 2, 0, tzinfo=far_east),  # 12:00 UTC
+            "before-west": datetime(2025, 6, 1, 23, 59, 59, tzinfo=far_west),  # 11:59:59
+            "after-west": datetime(2025, 6, 2, 0, 0, 1, tzinfo=far_west),  # 12:00:01
+            "long-before": datetime(2025, 5, 1, 9, 0, tzinfo=BST),
+        }
+        for n, (case_id, when) in enumerate(recorded_at.items()):
+            store.append([opened(case_id, recorded_at=when, family_code=f"F-{n}")], expected_seq=0)
+        store.append([recorded("long-before", 2)], expected_seq=1)  # 2025-06-02 07:03 BST
+        assert store.changed_since(moment) == ["after-west", "at-east"]
+        assert store.changed_since(datetime(2025, 6, 2, 6, 0, tzinfo=BST)) == [
+            "after-west",
+            "at-east",
+            "before-east",
+            "before-west",
+            "long-before",
+        ]
 
     def test_a_days_signature_changes_with_every_case_and_every_append(
         self, store: EventStore

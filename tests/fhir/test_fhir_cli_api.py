@@ -73,12 +73,14 @@ def test_a_folder_that_cannot_be_written_is_named(url: str, tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        ((), "give a case id or --day"),
+        ((), "give one of a case id, --day or --since"),
+        (("0" * 32, "--since", "2026-11-26T00:00:00Z"), "give one of a case id, --day or --since"),
         (("--day", "2026-13-01", "--out", "x"), "--day: '2026-13-01' is not a date"),
-        (("--day", "2026-11-26"), "--out: a day's export needs a folder"),
+        (("--since", "2026-11-26T08:00", "--out", "x"), "'2026-11-26T08:00' is not a moment with"),
+        (("--day", "2026-11-26"), "--out: exporting many cases needs a folder"),
         (("0" * 32,), "no case with id"),
         (("--day", "2026-11-27", "--out", "x"), "no case is booked on 2026-11-27"),
-        (("0" * 32, "--ndjson"), "--ndjson: Bulk Data files are written for a --day"),
+        (("0" * 32, "--ndjson"), "--ndjson: Bulk Data files are written for --day or --since"),
     ],
 )
 def test_refusals_name_what_is_wrong(url: str, args: tuple[str, ...], words: str) -> None:
@@ -208,6 +210,48 @@ def test_the_server_takes_the_hospitals_schedule(server: Server) -> None:
         forbidden = c.post("/fhir", json=bundle)
     assert forbidden.status_code == 403
     assert forbidden.json()["resourceType"] == "OperationOutcome"
+
+
+def test_cases_changed_since_a_moment_as_bulk_data(url: str, tmp_path: Path) -> None:
+    """An export `--since` the last one's `transactionTime` holds what changed between."""
+    first = tmp_path / "first"
+    before_all = "2026-11-25T00:00:00-05:00"
+    done = daycase(
+        "fhir", "export", "--since", before_all, "--out", str(first), "--ndjson", "--db", url
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.loads((first / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["request"] == f"daycase fhir export --ndjson --since {before_all}"
+    encounters = {o["type"]: o["count"] for o in manifest["output"]}["Encounter"]
+    assert encounters >= 6
+    quiet = tmp_path / "quiet"
+    nothing = daycase(
+        "fhir", "export", "--since", manifest["transactionTime"], "--out", str(quiet), "--db", url
+    )
+    assert nothing.returncode == 0, nothing.stderr
+    assert "0 bundle(s) written" in nothing.stderr
+    path = tmp_path / "schedule.json"
+    path.write_text(
+        json.dumps(roomless(schedule({"ident": "SINCE-1", "start": tomorrow_at_eight()}))),
+        encoding="utf-8",
+    )
+    booked = daycase("fhir", "import", str(path), "--by", "front_desk", "--db", url)
+    assert booked.returncode == 0, booked.stderr
+    case_id = booked.stdout.split("(case ")[1].split(")")[0]
+    later = tmp_path / "later"
+    found = daycase(
+        "fhir",
+        "export",
+        "--since",
+        manifest["transactionTime"],
+        "--out",
+        str(later),
+        "--validate",
+        "--db",
+        url,
+    )
+    assert found.returncode == 0, found.stderr
+    assert case_ids(later) == [case_id]
 
 
 def test_the_command_line_imports_a_schedule(url: str, tmp_path: Path) -> None:

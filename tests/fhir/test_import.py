@@ -14,7 +14,7 @@ import pytest
 
 from daycase.config import Settings
 from daycase.engine.commands import Actor, RecordStep
-from daycase.engine.events import StepRecorded
+from daycase.engine.events import CaseRescheduled, StepRecorded
 from daycase.fhir import codes
 from daycase.services.accounts import User
 from daycase.services.centre_setup import example_yaml, setup_from_yaml
@@ -100,17 +100,84 @@ def test_a_cancelled_appointment_cancels_the_case(centre: tuple[Runtime, Clock])
     assert again == "unchanged"
 
 
-def test_a_new_time_is_refused_and_nothing_changes(centre: tuple[Runtime, Clock]) -> None:
+def test_a_new_time_moves_the_case_among_its_rooms_cases(centre: tuple[Runtime, Clock]) -> None:
     rt, _ = centre
-    import_schedule(rt, schedule({}), by=DESK)
+    first, second = (
+        {"ident": "A-0", "mrn": "H-0"},
+        {"ident": "A-1", "mrn": "H-1", "start": (START + timedelta(hours=1)).isoformat()},
+    )
+    [(_, _, moving), (_, _, other)] = import_schedule(rt, schedule(first, second), by=DESK).outcomes
+    assert moving is not None
+    assert other is not None
+    later = START + timedelta(hours=2)
+    moved = {**first, "start": later.isoformat()}
+    [(_, what, same), (_, kept, _)] = import_schedule(rt, schedule(moved, second), by=DESK).outcomes
+    assert (what, same, kept) == ("moved", moving, "unchanged")
+    state = rt.cases.state(moving)
+    assert state.opened is not None
+    assert state.opened.scheduled_start == later
+    [move] = [e for e in state.history if isinstance(e, CaseRescheduled)]
+    assert (move.actor, move.reason) == ("fd.lee", "Moved by the hospital's schedule")
+    room = rt.setup.current().setup.rooms[0].id
+    [plan] = [r for r in rt.schedule.plan(START.date()).rooms if r.room_id == room]
+    assert [s.case_id for s in plan.slots] == [other, moving]  # in booked order now
+    again = import_schedule(rt, schedule(moved, second), by=DESK).outcomes
+    assert [w for _, w, _ in again] == ["unchanged", "unchanged"]
+    assert sum(isinstance(e, CaseRescheduled) for e in rt.cases.state(moving).history) == 1
+
+
+def test_a_new_day_takes_the_case_and_its_room_to_that_day(
+    centre: tuple[Runtime, Clock],
+) -> None:
+    rt, _ = centre
+    [(_, _, case_id)] = import_schedule(rt, schedule({"room": "IR suite 1"}), by=DESK).outcomes
+    assert case_id is not None
+    next_day = START + timedelta(days=1, hours=1)
+    [(_, what, _)] = import_schedule(
+        rt, schedule({"start": next_day.isoformat(), "room": "IR suite 1"}), by=DESK
+    ).outcomes
+    assert what == "moved"
+    assert cases_on_the_day(rt) == []
+    assert [c.case_id for c in rt.store.cases(on=next_day.date())] == [case_id]
+    rooms = {r.name: r.id for r in rt.setup.current().setup.rooms}
+    assert rt.schedule.plan(START.date()).slot(case_id) is None
+    assert rt.fhir.room_of(case_id) == rooms["IR suite 1"]
+    [left] = [e for e in rt.schedule.history(START.date()) if '"move"' in e.change]
+    assert next_day.date().isoformat() in left.change
+    assert rt.store.verify() == []
+    encounter = rt.fhir.case_bundle(case_id)["entry"][1]["resource"]
+    assert encounter["resourceType"] == "Encounter"
+    assert encounter["period"]["start"] == next_day.isoformat()
+
+
+def test_a_case_that_has_begun_keeps_its_time_and_nothing_changes(
+    centre: tuple[Runtime, Clock],
+) -> None:
+    rt, clock = centre
+    [(_, _, case_id)] = import_schedule(rt, schedule({}), by=DESK).outcomes
+    assert case_id is not None
+    clock.now = START - timedelta(minutes=50)
+    arrived = rt.cases.record(
+        case_id,
+        RecordStep(
+            actor=Actor("nurse.kim", "nurse"),
+            step="check_in",
+            at=clock.now,
+            data=data_for("check_in", None, version="2.0"),
+        ),
+    )
+    assert isinstance(arrived, StepRecorded)
     later = (START + timedelta(hours=2)).isoformat()
     with pytest.raises(ImportRefused) as refused:
         import_schedule(rt, schedule({"start": later, "room": "IR suite 1"}), by=DESK)
     assert refused.value.problems == [
-        f"entry[3] Appointment.start: the case is booked for {START.isoformat()}; moving a "
-        "booked case to another time is not supported yet"
+        "entry[3] Appointment.start: The case has begun (Check-in at 07:10); a booking moves "
+        "only before anything is recorded. Add a delay on the schedule, or cancel the case "
+        "and book it again"
     ]
-    [case_id] = cases_on_the_day(rt)
+    state = rt.cases.state(case_id)
+    assert state.opened is not None
+    assert state.opened.scheduled_start == START
     assert rt.fhir.room_of(case_id) == rt.setup.current().setup.rooms[0].id
 
 

@@ -100,6 +100,26 @@ def test_an_event_on_one_case_moves_only_its_day(centre: tuple[Runtime, Clock]) 
     assert admissions[1].denominator == admissions[0].denominator + 1
 
 
+def test_a_booking_moved_to_another_day_leaves_its_old_day(
+    centre: tuple[Runtime, Clock],
+) -> None:
+    """Each day alone, kept before the move, then read after it: the case is counted on
+    its new day only (its facts row went with the move)."""
+    rt, _ = centre
+    for day in DAYS:
+        exact(rt, Filters(day, day))
+    (moving,) = [f.case_id for f in rt.reports.read(DAYS[0], DAYS[0]) if not f.arrived]
+    new_start = datetime.combine(DAYS[1], time(16, 0), TZ)
+    rt.move_booking(moving, new_start, reason="list moved", by=ADMIN)
+    first = exact(rt, Filters(DAYS[0], DAYS[0]))  # the old day alone, first
+    assert moving not in {f.case_id for f in rt.reports.read(DAYS[0], DAYS[0])}
+    second = exact(rt, Filters(DAYS[1], DAYS[1]))
+    [fact] = [f for f in rt.reports.read(DAYS[1], DAYS[1]) if f.case_id == moving]
+    assert (fact.day, fact.scheduled_start) == (DAYS[1], new_start)
+    assert first != second
+    exact(rt, WHOLE)
+
+
 def test_a_schedule_change_shows(centre: tuple[Runtime, Clock]) -> None:
     rt, _ = centre
     before = by_id(exact(rt, WHOLE))["cancellations_delays"]

@@ -1,8 +1,9 @@
 """`daycase fhir export` and `fhir import`: FHIR R4 with the hospital record (CLI room).
 
-Export: one case prints (or writes) its bundle; a day writes one bundle per case into
-`--out`, or with `--ndjson` one file per resource type (FHIR Bulk Data's NDJSON) and a
-manifest. `--validate` checks every bundle against the R4 models and our own rules before
+Export: one case prints (or writes) its bundle; a day, or every case changed `--since` a
+moment, writes one bundle per case into `--out`, or with `--ndjson` one file per resource
+type (FHIR Bulk Data's NDJSON) and a manifest whose `transactionTime` is the next
+`--since`. `--validate` checks every bundle against the R4 models and our own rules before
 writing, and refuses (exit 1, each problem named) when one fails.
 
 Import: the hospital's schedule as a transaction Bundle books, moves or cancels cases,
@@ -15,7 +16,7 @@ refused (each problem named; nothing stored); 2 the database could not be opened
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +36,14 @@ def export_cmd(
     day: Annotated[
         str | None, typer.Option("--day", help="Every case booked on this day (YYYY-MM-DD).")
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Every case with an entry recorded at or after this moment "
+            "(ISO 8601 with its offset, e.g. 2026-12-01T18:00:00-05:00).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="A folder: one `<case id>.json` bundle per case. Default: print."),
@@ -51,16 +60,30 @@ def export_cmd(
     ] = False,
     db: DbOption = None,
 ) -> None:
-    """Export a case (or a day's cases) as FHIR R4 Bundles, or a day as Bulk Data NDJSON."""
+    """Export a case, a day's cases or the cases changed since a moment as FHIR R4
+    Bundles, or as Bulk Data NDJSON."""
     from daycase.cli.centre import _runtime
     from daycase.fhir.export import bundle
     from daycase.services.cases import CaseNotFound
     from daycase.services.catalog import PathwayUnavailable
     from daycase.services.fhir import DEFAULT_BASE
 
-    if (case_id is None) == (day is None):
-        err.print("[red]export[/]: give a case id or --day, not both", highlight=False)
+    if sum(x is not None for x in (case_id, day, since)) != 1:
+        err.print("[red]export[/]: give one of a case id, --day or --since", highlight=False)
         raise typer.Exit(1)
+    moment: datetime | None = None
+    if since is not None:
+        try:
+            moment = datetime.fromisoformat(since)
+        except ValueError:
+            moment = None
+        if moment is None or moment.utcoffset() is None:
+            err.print(
+                f"[red]--since[/]: {since!r} is not a moment with its offset "
+                "(e.g. 2026-12-01T18:00:00-05:00)",
+                highlight=False,
+            )
+            raise typer.Exit(1)
     on: date | None = None
     if day is not None:
         try:
@@ -68,24 +91,31 @@ def export_cmd(
         except ValueError:
             err.print(f"[red]--day[/]: {day!r} is not a date (YYYY-MM-DD)", highlight=False)
             raise typer.Exit(1) from None
-    if on is not None and out is None:
-        err.print("[red]--out[/]: a day's export needs a folder to write into", highlight=False)
+    if case_id is None and out is None:
+        err.print("[red]--out[/]: exporting many cases needs a folder", highlight=False)
         raise typer.Exit(1)
-    if ndjson and on is None:
-        err.print("[red]--ndjson[/]: Bulk Data files are written for a --day", highlight=False)
+    if ndjson and case_id is not None:
+        err.print(
+            "[red]--ndjson[/]: Bulk Data files are written for --day or --since", highlight=False
+        )
         raise typer.Exit(1)
     runtime = _runtime(db_url(db))
+    started = runtime.now()  # before any read, by the clock writes are stamped with
     bundles: list[tuple[str, dict[str, Any]]] = []
     try:
         try:
             if case_id is not None:
                 bundles.append((case_id, runtime.fhir.case_bundle(case_id)))
             else:
-                assert on is not None
-                cases = runtime.store.cases(on=on)
-                with Progress(console=err, transient=True, disable=len(cases) < 50) as progress:
-                    task = progress.add_task(f"Exporting {on}", total=len(cases))
-                    for found_id, resources in runtime.fhir.day(on):
+                if on is not None:
+                    count, found = len(runtime.store.cases(on=on)), runtime.fhir.day(on)
+                else:
+                    assert moment is not None
+                    count = len(runtime.store.changed_since(moment))
+                    found = runtime.fhir.since(moment)
+                with Progress(console=err, transient=True, disable=count < 50) as progress:
+                    task = progress.add_task(f"Exporting {on or since}", total=count)
+                    for found_id, resources in found:
                         bundles.append((found_id, bundle(resources, base=DEFAULT_BASE)))
                         progress.advance(task)
         except CaseNotFound:
@@ -96,7 +126,7 @@ def export_cmd(
             raise typer.Exit(1) from None
     finally:
         runtime.close()
-    if not bundles:
+    if not bundles and on is not None:
         err.print(f"[red]--day[/]: no case is booked on {on}", highlight=False)
         raise typer.Exit(1)
     if validate:
@@ -113,7 +143,11 @@ def export_cmd(
     try:
         out.mkdir(parents=True, exist_ok=True)
         if ndjson:
-            _write_ndjson(out, [e["resource"] for _, b in bundles for e in b["entry"]])
+            request = "daycase fhir export --ndjson " + (
+                f"--since {since}" if since else f"--day {on}"
+            )
+            resources = [e["resource"] for _, b in bundles for e in b["entry"]]
+            _write_ndjson(out, resources, request=request, at=started)
             err.print(f"{len(bundles)} case(s) written to {out} as NDJSON", highlight=False)
             return
         for cid, b in bundles:
@@ -124,19 +158,20 @@ def export_cmd(
     err.print(f"{len(bundles)} bundle(s) written to {out}", highlight=False)
 
 
-def _write_ndjson(out: Path, resources: list[dict[str, Any]]) -> None:
+def _write_ndjson(
+    out: Path, resources: list[dict[str, Any]], *, request: str, at: datetime
+) -> None:
     """One file per resource type, one resource per line (FHIR Bulk Data's format), and
-    the manifest a Bulk Data export would answer, with each file's count."""
-    from datetime import UTC, datetime
-
+    the manifest a Bulk Data export would answer, with each file's count. `at` is when the
+    export began: changes from then on are in the next export `--since` it."""
     by_type: dict[str, list[str]] = {}
     for r in resources:
         by_type.setdefault(str(r["resourceType"]), []).append(json.dumps(r, separators=(",", ":")))
     for kind, lines in by_type.items():
         (out / f"{kind}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
     manifest = {
-        "transactionTime": datetime.now(UTC).isoformat(),
-        "request": "daycase fhir export --ndjson",
+        "transactionTime": at.isoformat(),
+        "request": request,
         "requiresAccessToken": False,
         "output": [
             {"type": kind, "url": f"{kind}.ndjson", "count": len(lines)}

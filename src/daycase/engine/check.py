@@ -16,10 +16,18 @@ from daycase.engine.commands import (
     OpenCase,
     RecordStep,
     Refusal,
+    RescheduleCase,
     VoidEvent,
 )
 from daycase.engine.evaluate import active_alerts_at
-from daycase.engine.events import CaseOpened, EventAmended, EventVoided, Patient, StepRecorded
+from daycase.engine.events import (
+    CaseOpened,
+    CaseRescheduled,
+    EventAmended,
+    EventVoided,
+    Patient,
+    StepRecorded,
+)
 from daycase.engine.fold import CaseState, Entry, amend_entry
 from daycase.engine.gates import Unmet, terminal_entry, unmet, unmet_conditions
 from daycase.engine.text import free_text_problem, identifier_problem
@@ -44,13 +52,7 @@ def decide_open(
         problems["levels"] = f"{', '.join(map(str, bad))}: not a vertebral level"
     elif len(set(cmd.levels)) != len(cmd.levels):
         problems["levels"] = "must not repeat a level"
-    window = pathway.clinical_time
-    if cmd.scheduled_start.tzinfo is None:
-        problems["scheduled_start"] = "must carry a timezone"
-    elif cmd.scheduled_start < now - timedelta(days=window.schedule_past_days):
-        problems["scheduled_start"] = f"is more than {window.schedule_past_days:g} days ago"
-    elif cmd.scheduled_start > now + timedelta(days=window.schedule_future_days):
-        problems["scheduled_start"] = f"is more than {window.schedule_future_days:g} days ahead"
+    problems.update(_start_problems(pathway, cmd.scheduled_start, now))
     if not date(1900, 1, 1) <= cmd.birth_date <= now.date():
         problems["patient.birth_date"] = "must be a real birth date (1900 to today)"
     for name in ("mrn", "given_name", "family_name", "sex"):
@@ -85,6 +87,64 @@ def decide_open(
         levels=tuple(cmd.levels),
         scheduled_start=cmd.scheduled_start,
         family_code=family_code,
+    )
+
+
+def _start_problems(pathway: Pathway, start: datetime, now: datetime) -> dict[str, str]:
+    """A booked start: with its timezone, within the days the pathway lets a booking reach."""
+    window = pathway.clinical_time
+    if start.tzinfo is None or start.utcoffset() is None:
+        return {"scheduled_start": "must carry a timezone"}
+    if start < now - timedelta(days=window.schedule_past_days):
+        return {"scheduled_start": f"is more than {window.schedule_past_days:g} days ago"}
+    if start > now + timedelta(days=window.schedule_future_days):
+        return {"scheduled_start": f"is more than {window.schedule_future_days:g} days ahead"}
+    return {}
+
+
+def decide_reschedule(
+    pathway: Pathway, state: CaseState, cmd: RescheduleCase, *, event_id: str, now: datetime
+) -> CaseRescheduled | Refusal:
+    """Move a booking to another start, while nothing has been recorded for the case.
+
+    Who may book a case may move it. Once a step is in force (check-in, a cancellation)
+    the day has begun for the patient: a late start is then a delay on the schedule, and
+    a case for another day is cancelled and booked again, so no entry ever sits before
+    the start it was checked against."""
+    if cmd.actor.role not in pathway.open_roles:
+        return Refusal("role", (f"{_role_title(pathway, cmd.actor.role)} may not move bookings",))
+    problems = _start_problems(pathway, cmd.scheduled_start, now)
+    if not isinstance(cmd.reason, str) or not cmd.reason.strip():
+        problems["reason"] = "is required"
+    else:
+        problems.update(_reason_problems(cmd.reason, "reason"))
+    if problems:
+        return Refusal.of_fields(problems)
+    assert state.opened is not None
+    if state.valid:
+        first = state.valid[0]
+        return Refusal(
+            "closed",
+            (
+                f"The case has begun ({pathway.step(first.step).title} at {first.at:%H:%M}); "
+                "a booking moves only before anything is recorded. Add a delay on the "
+                "schedule, or cancel the case and book it again",
+            ),
+        )
+    if cmd.scheduled_start == state.opened.scheduled_start:
+        return Refusal(
+            "duplicate",
+            (f"The case is already booked for {cmd.scheduled_start.isoformat()}",),
+        )
+    return CaseRescheduled(
+        event_id=event_id,
+        case_id=state.case_id,
+        seq=state.last_seq + 1,
+        recorded_at=now,
+        actor=cmd.actor.name,
+        role=cmd.actor.role,
+        scheduled_start=cmd.scheduled_start,
+        reason=cmd.reason.strip(),
     )
 
 

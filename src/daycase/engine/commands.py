@@ -57,7 +57,14 @@ class VoidEvent:
     reason: str
 
 
-Command = RecordStep | AmendEvent | VoidEvent
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RescheduleCase:
+    actor: Actor
+    scheduled_start: datetime
+    reason: str
+
+
+Command = RecordStep | AmendEvent | VoidEvent | RescheduleCase
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The four generic event types of a case (engine room).
 
 Steps are not classes: every clinical entry is a `StepRecorded` naming a pathway step id.
-Corrections are events too (`EventAmended`, `EventVoided`); nothing is ever overwritten.
+Corrections are events too (`EventAmended`, `EventVoided`); nothing is ever overwritten,
+and a booking moved in time is `CaseRescheduled`, beside the opening it moves.
 Ids, `seq` and `recorded_at` are given by the caller, never made here.
 """
 
@@ -104,4 +105,19 @@ class EventVoided:
     reason: str
 
 
-Event = CaseOpened | StepRecorded | EventAmended | EventVoided
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseRescheduled:
+    """Moves a booked case to another start (another hour or another day) before anything
+    has been recorded for it. The opening keeps the first booking; the fold reads this."""
+
+    event_id: str
+    case_id: str
+    seq: int
+    recorded_at: datetime
+    actor: str
+    role: str
+    scheduled_start: datetime
+    reason: str
+
+
+Event = CaseOpened | StepRecorded | EventAmended | EventVoided | CaseRescheduled

@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from daycase.engine.events import CaseOpened, Event, EventAmended, EventVoided, StepRecorded
+from daycase.engine.events import (
+    CaseOpened,
+    CaseRescheduled,
+    Event,
+    EventAmended,
+    EventVoided,
+    StepRecorded,
+)
 from daycase.types import JSONObject
 
 
@@ -37,7 +44,10 @@ class Entry:
 
 @dataclass(slots=True)
 class CaseState:
-    """Everything known about one case: its history and the entries in force."""
+    """Everything known about one case: its history and the entries in force.
+
+    `opened` is the opening as it stands: after a `CaseRescheduled` its `scheduled_start`
+    is the newest booked start (the stored opening, in `history`, keeps the first)."""
 
     opened: CaseOpened | None = None
     history: list[Event] = field(default_factory=list)
@@ -99,6 +109,10 @@ def apply(state: CaseState, event: Event) -> None:
     state.last_seq = event.seq
     if isinstance(event, CaseOpened):
         state.opened = event
+        return
+    if isinstance(event, CaseRescheduled):
+        if state.opened is not None:
+            state.opened = replace(state.opened, scheduled_start=event.scheduled_start)
         return
     if isinstance(event, StepRecorded):
         entry = Entry(

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from daycase.engine.events import CaseOpened, EventAmended, EventVoided, StepRecorded
+from daycase.engine.events import (
+    CaseOpened,
+    CaseRescheduled,
+    Event,
+    EventAmended,
+    StepRecorded,
+)
 from daycase.engine.fold import CaseState, Entry
 from daycase.engine.gates import terminal_entry
 from daycase.fhir import codes
@@ -552,7 +558,7 @@ def _who(actor: str, role: str) -> Resource:
 
 def _provenance(
     case: CaseExport,
-    event: CaseOpened | StepRecorded | EventAmended | EventVoided,
+    event: Event,
     made_from: Mapping[str, list[str]],
     patient: str,
     encounter: str,
@@ -567,6 +573,9 @@ def _provenance(
         occurred = event.at
         if event.override_reason:
             reasons.append(("Override: " if event.override else "Note: ") + event.override_reason)
+    elif isinstance(event, CaseRescheduled):
+        activity = "UPDATE"
+        reasons.append(f"Booked start moved to {event.scheduled_start.isoformat()}: {event.reason}")
     else:
         activity = "UPDATE" if isinstance(event, EventAmended) else "DELETE"
         targets = made_from.get(event.target_event_id) or [encounter]

@@ -39,7 +39,7 @@ class Booking:
     entry: int  # its place in the bundle, for messages and the response
     key: str  # "system|value" of its identifier
     cancelled: bool
-    reason: str = ""  # why it was cancelled
+    reason: str = ""  # why it was cancelled or moved
     start: datetime | None = None
     room: str | None = None  # as the hospital names it
     patient: PatientIn | None = None
@@ -159,7 +159,19 @@ def _booking(
         )
     if problems:
         return None, problems
-    return Booking(i, key, False, start=start, room=room, patient=patient, levels=tuple(levels)), []
+    # R4's Appointment has no element for why it moved (its `comment` is a note for the
+    # patient's day): a move is recorded as the hospital's.
+    booking = Booking(
+        i,
+        key,
+        False,
+        reason="Moved by the hospital's schedule",
+        start=start,
+        room=room,
+        patient=patient,
+        levels=tuple(levels),
+    )
+    return booking, []
 
 
 def _list(value: Any) -> list[Any]:

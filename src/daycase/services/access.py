@@ -18,7 +18,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from daycase.engine.events import CaseOpened, Event, EventAmended, EventVoided, StepRecorded
+from daycase.engine.events import (
+    CaseOpened,
+    CaseRescheduled,
+    Event,
+    EventAmended,
+    EventVoided,
+    StepRecorded,
+)
 from daycase.pathways.schema import Pathway
 from daycase.services.board import BoardRow
 from daycase.services.centre import Centre
@@ -105,8 +112,8 @@ class Reader:
         return shown
 
     def history(self, pathway: Pathway, events: Iterable[Event]) -> list[Event]:
-        """The events this reader may read: the opening, and every entry of a step it reads
-        with the corrections of that entry."""
+        """The events this reader may read: the booking (opening and moves), and every
+        entry of a step it reads with the corrections of that entry."""
         events = list(events)
         if self.clinical:
             return events
@@ -118,7 +125,7 @@ class Reader:
         return [
             e
             for e in events
-            if isinstance(e, CaseOpened)
+            if isinstance(e, CaseOpened | CaseRescheduled)
             or e.event_id in shown_entries
             or (isinstance(e, EventAmended | EventVoided) and e.target_event_id in shown_entries)
         ]

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from daycase.engine.events import CaseOpened, Event, EventAmended, EventVoided, StepRecorded
+from daycase.engine.events import (
+    CaseOpened,
+    CaseRescheduled,
+    Event,
+    EventAmended,
+    EventVoided,
+    StepRecorded,
+)
 from daycase.services.accounts import User
 from daycase.store.audit_read import audit_page, audit_time_from
 from daycase.store.sql import SqlEventStore
@@ -52,6 +59,8 @@ def _write_line(case_id: str, e: Event) -> AuditLine:
         action, detail = "record", e.step + (" (override)" if e.override else "")
     elif isinstance(e, EventAmended):
         action, detail = "amend", e.target_event_id
+    elif isinstance(e, CaseRescheduled):
+        action, detail = "reschedule", e.scheduled_start.isoformat()
     else:
         assert isinstance(e, EventVoided)
         action, detail = "void", e.target_event_id

@@ -26,17 +26,31 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from daycase.engine.check import decide_amend, decide_open, decide_record, decide_void
+from daycase.engine.check import (
+    decide_amend,
+    decide_open,
+    decide_record,
+    decide_reschedule,
+    decide_void,
+)
 from daycase.engine.commands import (
     Actor,
     AmendEvent,
     OpenCase,
     RecordStep,
     Refusal,
+    RescheduleCase,
     VoidEvent,
 )
 from daycase.engine.evaluate import Evaluation, evaluate
-from daycase.engine.events import CaseOpened, Event, EventAmended, EventVoided, StepRecorded
+from daycase.engine.events import (
+    CaseOpened,
+    CaseRescheduled,
+    Event,
+    EventAmended,
+    EventVoided,
+    StepRecorded,
+)
 from daycase.engine.fold import CaseState, apply, fold
 from daycase.pathways.schema import Pathway
 from daycase.services.catalog import PathwayCatalog
@@ -199,6 +213,13 @@ class CaseService:
                 self._write(case_id, self._deciding_void(cmd), key, cmd.actor, EventVoided)
             )
 
+    def reschedule(
+        self, case_id: str, cmd: RescheduleCase, *, key: WriteKey | None = None
+    ) -> CaseRescheduled | Refusal:
+        """Move a booking to another start (the engine says when it may move)."""
+        with self._case_lock(case_id):
+            return self._run(self._reschedule(case_id, cmd, key))
+
     # --- the same writes, from the event loop --------------------------------------------
 
     async def open_case_async(
@@ -311,6 +332,36 @@ class CaseService:
                 raise
             self._remember(fold([decision]))
         return decision
+
+    def _reschedule(
+        self, case_id: str, cmd: RescheduleCase, key: WriteKey | None
+    ) -> Plan[CaseRescheduled]:
+        """A move keeps the case's family code, so on another day no other case may hold
+        it: the family board would show two patients under one code."""
+        day = cmd.scheduled_start.date() if cmd.scheduled_start.tzinfo else None
+        taken: set[str] = (yield _Day(day)) if day else set()
+
+        def decide(pathway: Pathway, state: CaseState) -> CaseRescheduled | Refusal:
+            decided = decide_reschedule(
+                pathway, state, cmd, event_id=self.new_id(), now=self.clock()
+            )
+            opened = state.opened
+            assert opened is not None
+            if (
+                isinstance(decided, CaseRescheduled)
+                and decided.scheduled_start.date() != opened.scheduled_start.date()
+                and opened.family_code in taken
+            ):
+                return Refusal.of_fields(
+                    {
+                        "scheduled_start": f"another case on {day} already has this case's "
+                        f"family code {opened.family_code}; cancel this booking and book "
+                        "the patient again for that day"
+                    }
+                )
+            return decided
+
+        return (yield from self._write(case_id, decide, key, cmd.actor, CaseRescheduled))
 
     def _write(
         self,

@@ -14,8 +14,8 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from daycase.engine.check import decide_open, decide_record
-from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
+from daycase.engine.check import decide_open, decide_record, decide_reschedule
+from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal, RescheduleCase
 from daycase.engine.events import CaseOpened
 from daycase.engine.fold import CaseState
 from daycase.fhir.export import CaseExport, Read, Resource, bundle, case_resources
@@ -65,6 +65,20 @@ class FhirService:
         for summary in summaries:
             yield summary.case_id, self._export(self.cases.state(summary.case_id), rooms, reads)
 
+    def since(self, since: datetime) -> Iterator[tuple[str, list[Resource]]]:
+        """Each case with an event recorded at or after `since`, with all its resources
+        (a receiver replaces what it holds by resource id), in booked order."""
+        states = [self.cases.state(case_id) for case_id in self.cases.store.changed_since(since)]
+        states.sort(key=lambda s: (s.opened.scheduled_start if s.opened else since, s.case_id))
+        reads = self.accounts.own_reads([s.case_id for s in states])
+        rooms: dict[date, dict[str, str]] = {}
+        for state in states:
+            assert state.opened is not None
+            day = state.opened.scheduled_start.astimezone(self.tz).date()
+            if day not in rooms:
+                rooms[day] = self._rooms(day)
+            yield state.case_id, self._export(state, rooms[day], reads)
+
     def _export(
         self, state: CaseState, rooms: dict[str, str], reads: dict[str, list[AuditRow]]
     ) -> list[Resource]:
@@ -112,7 +126,7 @@ class FhirService:
 @dataclass(frozen=True, slots=True)
 class Imported:
     """What an import did, per Appointment entry: `booked` (a new case), `moved` (to
-    another room), `cancelled`, or `unchanged`; and the case it names."""
+    another time or room), `cancelled`, or `unchanged`; and the case it names."""
 
     outcomes: list[tuple[int, str, str | None]]  # (entry, what happened, case id)
     entries: int
@@ -135,8 +149,9 @@ def import_schedule(runtime: Runtime, bundle: Any, *, by: User) -> Imported:
     rules check a new case (the same decision the write makes), the room against the
     centre's set-up, a cancellation as the case's own rules allow it now. With any problem
     the bundle is refused and nothing is written. A booking made before names its case
-    (`fhir_bookings`), so sending the same bundle again changes nothing; a new room moves
-    the case; a new time, patient or set of levels is refused, named."""
+    (`fhir_bookings`), so sending the same bundle again changes nothing; a new time or
+    room moves the case (a new time only while nothing is recorded for it, as the case's
+    rules allow); a new patient or set of levels is refused, named."""
     with runtime.fhir.importing:  # one import at a time: a booking is made once
         return _import(runtime, bundle, by)
 
@@ -171,6 +186,7 @@ def _import(runtime: Runtime, bundle: Any, by: User) -> Imported:
                 problems += _cancel_problems(runtime, state, b, actor, now)
             else:
                 problems += _changed_problems(where, state, b)
+                problems += _move_problems(runtime, state, b, actor, now)
         plan.append((b, room_id))
     if problems:
         raise ImportRefused(problems)
@@ -182,17 +198,12 @@ def _import(runtime: Runtime, bundle: Any, by: User) -> Imported:
 
 
 def _changed_problems(where: str, state: CaseState, b: Booking) -> list[str]:
-    """What a booking sent again may not change of its case: the time (no event moves a
-    case in time yet), the patient, the planned levels (daycase's record of them is
-    corrected in daycase, by its own rules, never overwritten from outside)."""
+    """What a booking sent again may not change of its case: the patient, the planned
+    levels (daycase's record of them is corrected in daycase, by its own rules, never
+    overwritten from outside)."""
     opened = state.opened
     assert opened is not None
     problems: list[str] = []
-    if b.start is not None and b.start != opened.scheduled_start:
-        problems.append(
-            f"{where}.start: the case is booked for {opened.scheduled_start.isoformat()}; "
-            "moving a booked case to another time is not supported yet"
-        )
     if b.patient is not None and b.patient.mrn != opened.patient.mrn:
         problems.append(
             f"{where}'s Patient: the case is booked for MRN {opened.patient.mrn}, not "
@@ -204,6 +215,32 @@ def _changed_problems(where: str, state: CaseState, b: Booking) -> list[str]:
             f"{', '.join(b.levels)}; change planned levels in daycase"
         )
     return problems
+
+
+def _move_command(b: Booking, actor: Actor) -> RescheduleCase:
+    assert b.start is not None
+    return RescheduleCase(actor=actor, scheduled_start=b.start, reason=b.reason)
+
+
+def _moves(state: CaseState, b: Booking) -> bool:
+    return (
+        state.opened is not None and b.start is not None and b.start != state.opened.scheduled_start
+    )
+
+
+def _move_problems(
+    runtime: Runtime, state: CaseState, b: Booking, actor: Actor, now: datetime
+) -> list[str]:
+    """The case's own decision on moving to the booking's new start, made without writing
+    it (the family code's clash on another day is checked when the move is written)."""
+    if not _moves(state, b):
+        return []
+    decided = decide_reschedule(
+        runtime.cases.pathway_of(state), state, _move_command(b, actor), event_id="check", now=now
+    )
+    if isinstance(decided, Refusal):
+        return [f"entry[{b.entry}] Appointment.start: {m}" for m in decided.messages]
+    return []
 
 
 def _open_command(b: Booking, actor: Actor, pathway: Pathway) -> OpenCase:
@@ -269,6 +306,15 @@ def _apply(
         _written(runtime.cases.record(case_id, _cancel_command(b, actor, now)), b)
         return b.entry, "cancelled", case_id
     what = "unchanged"
+    if case_id is not None and _moves(runtime.cases.state(case_id), b):
+        assert b.start is not None
+        try:
+            runtime.move_booking(case_id, b.start, reason=b.reason, by=by, room=room_id)
+        except ScheduleRefused as refused:  # the case or the day changed since the checks
+            raise ImportRefused(
+                [f"entry[{b.entry}] Appointment.start: {p}" for p in refused.problems]
+            ) from None
+        return b.entry, "moved", case_id
     if case_id is None:
         opened = _written(
             runtime.cases.open_case(_open_command(b, actor, runtime.centre.pathway())), b

@@ -110,6 +110,26 @@ class Runtime:
         self.hub.notify(change.case_id)
         return changed
 
+    def move_booking(
+        self, case_id: str, start: datetime, *, reason: str, by: User, room: str | None = None
+    ) -> Changed:
+        """Move a booking in time (`ScheduleRefused` naming what stands in the way), write
+        who did it to the audit log and tell open boards, the old day's included."""
+        changed = self.schedule.move(
+            case_id, start, reason=reason, actor=Actor(name=by.name, role=by.role), room=room
+        )
+        self.accounts.accounts.audit(
+            at=self.now(),
+            user_name=by.name,
+            role=by.role,
+            action="schedule",
+            case_id=case_id,
+            detail=f"moved to {start.isoformat()}; {changed.plan.day.isoformat()} "
+            f"version {changed.plan.version}",
+        )
+        self.hub.notify(case_id)
+        return changed
+
     def render_case(self, case_id: str) -> tuple[str, str] | None:
         """The stream payloads (staff, family) for one changed case."""
         rows = self.boards.case(case_id, now=self.now())

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from daycase.engine.commands import Actor, RecordStep, Refusal
+from daycase.engine.commands import Actor, RecordStep, Refusal, RescheduleCase
 from daycase.services.board_model import BoardModel
 from daycase.services.cases import CaseService, Clock
 from daycase.services.centre_setup import CentreSetupService
@@ -108,19 +108,101 @@ class ScheduleService:
             raise ScheduleRefused(
                 ["Only the proceduralist sets a case's expected duration"], kind="role"
             )
-        on = self.day_of(change.case_id) if CASE_ID.match(change.case_id) else None
-        if on is None:
-            raise ScheduleRefused([f"case_id: no case {change.case_id}"], kind="not_found")
+        on = self._day(change.case_id)
         if isinstance(change, Cancel):
             self._cancel_case(change, actor=actor, on=on)
+
+        def make(schedule: DaySchedule, before: DayPlan, now: datetime) -> DaySchedule:
+            setup = self._setup.current().setup
+            return apply(schedule, change, by=actor.name, at=now, setup=setup, plan=before)
+
+        return self._commit(on, make, actor=actor, describe=lambda after: describe(change, after))
+
+    def move(
+        self, case_id: str, start: datetime, *, reason: str, actor: Actor, room: str | None = None
+    ) -> Changed:
+        """Move a booking to another start, and its place on the schedule with it.
+
+        The case's own rules decide whether it may move (`CaseRescheduled`: only before
+        anything is recorded). It then takes its place among the waiting cases of its room
+        (or of `room`) by booked time; on another day it leaves the old day's schedule, and
+        a duration the proceduralist set goes with it."""
+        if not self._is_staff(actor.role):
+            raise ScheduleRefused(["Only staff change the schedule"], kind="role")
+        before = self._day(case_id)
+        moved = self._cases.reschedule(
+            case_id, RescheduleCase(actor=actor, scheduled_start=start, reason=reason)
+        )
+        if isinstance(moved, Refusal):
+            raise ScheduleRefused(list(moved.messages), kind=moved.kind)
+        on = start.date()
+        old, _ = self._latest(before)
+        room = room or old.room_of(case_id)
+        minutes = old.durations.get(case_id)
+        note = {"kind": "move", "case_id": case_id, "start": start.isoformat()}
+        if on != before and (room is not None or minutes is not None):
+
+            def leave(schedule: DaySchedule, plan: DayPlan, now: datetime) -> DaySchedule:
+                return schedule.model_copy(
+                    update={
+                        "rooms": {
+                            r: [c for c in ids if c != case_id]
+                            for r, ids in schedule.rooms.items()
+                            if [c for c in ids if c != case_id]
+                        },
+                        "durations": {c: m for c, m in schedule.durations.items() if c != case_id},
+                    }
+                )
+
+            to = {**note, "to": on.isoformat()}
+            self._commit(before, leave, actor=actor, describe=lambda _: json.dumps(to))
+        if room is None:
+            return Changed(self.plan(on), self.plan(on).warnings)
+        place = room
+
+        def arrive(schedule: DaySchedule, plan: DayPlan, now: datetime) -> DaySchedule:
+            target = next((r for r in plan.rooms if r.room_id == place), None)
+            others = [s for s in target.slots if s.case_id != case_id] if target else []
+            position = 1 + sum(
+                1 for s in others if s.state != "waiting" or s.row.scheduled_start <= start
+            )
+            setup = self._setup.current().setup
+            change = Place(case_id, place, position)
+            placed = apply(schedule, change, by=actor.name, at=now, setup=setup, plan=plan)
+            if minutes is not None and case_id not in placed.durations:
+                placed = placed.model_copy(
+                    update={"durations": {**placed.durations, case_id: minutes}}
+                )
+            return placed
+
+        def said(after: DayPlan) -> str:
+            slot = after.slot(case_id)
+            where = {"room": place, "position": slot.position if slot else None}
+            return json.dumps({**note, **where}, sort_keys=True)
+
+        return self._commit(on, arrive, actor=actor, describe=said)
+
+    def _day(self, case_id: str) -> date:
+        on = self.day_of(case_id) if CASE_ID.match(case_id) else None
+        if on is None:
+            raise ScheduleRefused([f"case_id: no case {case_id}"], kind="not_found")
+        return on
+
+    def _commit(
+        self,
+        on: date,
+        make: Callable[[DaySchedule, DayPlan, datetime], DaySchedule],
+        *,
+        actor: Actor,
+        describe: Callable[[DayPlan], str],
+    ) -> Changed:
+        """Store `make`'s schedule as the day's next version, made again on top of any
+        version another scheduler stored first; refused when it would clash."""
         for _ in range(ATTEMPTS):
             schedule, version = self._latest(on)
             now = self._clock()
             before = self._plan(on, schedule, version, now)
-            setup = self._setup.current().setup
-            after_schedule = apply(
-                schedule, change, by=actor.name, at=now, setup=setup, plan=before
-            )
+            after_schedule = make(schedule, before, now)
             after = self._plan(on, after_schedule, version + 1, now)
             clashes = conflicts(after)
             if new := [text for pair, text in clashes.items() if pair not in conflicts(before)]:
@@ -132,7 +214,7 @@ class ScheduleService:
                     body=after_schedule.model_dump_json(),
                     changed_by=actor.name,
                     changed_at=now,
-                    change=describe(change, after),
+                    change=describe(after),
                 )
             except VersionTaken:
                 continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from daycase.engine.events import Event
@@ -119,6 +119,10 @@ class EventStore(Protocol):
 
     def cases_between(self, first: date, last: date) -> list[CaseSummary]:
         """Cases scheduled from local date `first` to `last`, both included, by start."""
+        ...
+
+    def changed_since(self, since: datetime) -> list[str]:
+        """Cases with an event recorded at or after `since` (an instant), by case id."""
         ...
 
     def day_signature(self, *, on: date) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from daycase.engine.events import (
     CaseOpened,
+    CaseRescheduled,
     Event,
     EventAmended,
     EventVoided,
@@ -35,7 +36,13 @@ GENESIS_HASH = "0" * 64
 KYPHOPLASTY_1_0_DIGEST = "5cc3e1df96afce3edcd88d599310914bf79ae8f37c175f7e1768ed46b5ef27ad"
 LEGACY_DIGESTS = {("kyphoplasty", "1.0"): KYPHOPLASTY_1_0_DIGEST}
 
-EVENT_VERSIONS = {"CaseOpened": 2, "StepRecorded": 1, "EventAmended": 2, "EventVoided": 1}
+EVENT_VERSIONS = {
+    "CaseOpened": 2,
+    "StepRecorded": 1,
+    "EventAmended": 2,
+    "EventVoided": 1,
+    "CaseRescheduled": 1,
+}
 
 
 def _case_opened_1_to_2(raw: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +128,8 @@ def event_to_dict(event: Event) -> JSONObject:
             override=event.override,
             override_reason=event.override_reason,
         )
+    elif isinstance(event, CaseRescheduled):
+        base.update(scheduled_start=event.scheduled_start.isoformat(), reason=event.reason)
     else:
         base.update(target_event_id=event.target_event_id, reason=event.reason)
     return base
@@ -178,6 +187,12 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
         )
     if kind == "EventVoided":
         return EventVoided(**common, target_event_id=raw["target_event_id"], reason=raw["reason"])
+    if kind == "CaseRescheduled":
+        return CaseRescheduled(
+            **common,
+            scheduled_start=datetime.fromisoformat(raw["scheduled_start"]),
+            reason=raw["reason"],
+        )
     raise ValueError(f"unknown event kind {kind!r}")
 
 

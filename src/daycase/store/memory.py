@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 
-from daycase.engine.events import CaseOpened, Event
+from daycase.engine.events import CaseOpened, CaseRescheduled, Event
 from daycase.store.base import (
     CaseSummary,
     ChainProblem,
@@ -80,7 +80,13 @@ class MemoryEventStore:
             else:
                 entry = self._index[case_id]
                 summary = replace(entry.summary, last_seq=events[-1].seq)
-                self._index[case_id] = _IndexEntry(summary, entry.scheduled_date)
+                day = entry.scheduled_date
+                moves = [e for e in events if isinstance(e, CaseRescheduled)]
+                if moves:  # the index follows a booking to its new start
+                    start = moves[-1].scheduled_start
+                    summary = replace(summary, scheduled_start_iso=start.isoformat())
+                    day = start.date()
+                self._index[case_id] = _IndexEntry(summary, day)
             self._rows[case_id] = [*rows, *(item.row for item in sealed)]
             self._event_ids.update(event.event_id for event in events)
             if idempotency is not None:
@@ -120,6 +126,15 @@ class MemoryEventStore:
             entries = list(self._index.values())
         chosen = [e.summary for e in entries if first <= e.scheduled_date <= last]
         return sorted(chosen, key=lambda s: (s.scheduled_start_iso, s.case_id))
+
+    def changed_since(self, since: datetime) -> list[str]:
+        with self._lock:
+            histories = {case_id: list(rows) for case_id, rows in self._rows.items()}
+        return sorted(
+            case_id
+            for case_id, rows in histories.items()
+            if any(parse_body(row.body).recorded_at >= since for row in rows)
+        )
 
     def day_signature(self, *, on: date) -> tuple[int, int]:
         with self._lock:

@@ -20,14 +20,13 @@ nothing stored to rebuild here.
 from __future__ import annotations
 
 import itertools
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from daycase.engine.events import CaseOpened
+from daycase.engine.events import CaseOpened, CaseRescheduled
 from daycase.store.audit import list_pairs
 from daycase.store.chain import parse_body
 from daycase.store.sql import case_index_row, reader, snapshot
@@ -94,7 +93,7 @@ class CaseIndex:
         fixes: list[dict[str, Any]] = []
         with snapshot(engine).connect() as conn:
             stored = {row.case_id: row for row in conn.execute(sa.select(cases_table))}
-            for case_id, first, last_seq, last_hash in _histories(conn):
+            for case_id, first, moved, last_seq, last_hash in _histories(conn):
                 found.checked += 1
                 if progress is not None:
                     progress(1)
@@ -109,7 +108,11 @@ class CaseIndex:
                 if not isinstance(opened, CaseOpened):
                     found.refused.append((case_id, "its first event is not the opening"))
                     continue
-                wanted = case_index_row(opened)
+                move = parse_body(moved) if moved is not None else None
+                if move is not None and not isinstance(move, CaseRescheduled):
+                    found.refused.append((case_id, "a stored move is not a move"))
+                    continue
+                wanted = case_index_row(opened, move)
                 if any(getattr(row, name) != wanted[name] for name in _DESCRIBED):
                     found.corrected.append(case_id)
                     fixes.append({"b_case_id": case_id, **wanted})
@@ -124,19 +127,26 @@ class CaseIndex:
         return found
 
 
-def _histories(conn: sa.Connection) -> Iterator[tuple[str, str, int, str]]:
-    """(case id, first event's body, last seq, last hash) per case, in one pass."""
+def _histories(conn: sa.Connection) -> Iterator[tuple[str, str, str | None, int, str]]:
+    """(case id, first event's body, last move's body or None, last seq, last hash) per
+    case, in one pass."""
     rows = conn.execute(
         sa.select(
-            events_table.c.case_id, events_table.c.seq, events_table.c.body, events_table.c.hash
+            events_table.c.case_id,
+            events_table.c.seq,
+            events_table.c.kind,
+            events_table.c.body,
+            events_table.c.hash,
         ).order_by(events_table.c.case_id, events_table.c.seq)
     )
     for case_id, group in itertools.groupby(rows, key=lambda row: str(row.case_id)):
         rows_of_case = iter(group)
-        first = next(rows_of_case)
-        tail = deque(rows_of_case, maxlen=1)
-        last = tail[0] if tail else first
-        yield case_id, str(first.body), int(last.seq), str(last.hash)
+        first = last = next(rows_of_case)
+        moved: str | None = None
+        for last in rows_of_case:
+            if last.kind == "CaseRescheduled":
+                moved = str(last.body)
+        yield case_id, str(first.body), moved, int(last.seq), str(last.hash)
 
 
 class AuditCaseIndex:

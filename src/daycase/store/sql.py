@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from daycase.engine.events import CaseOpened, Event
+from daycase.engine.events import CaseOpened, CaseRescheduled, Event
 from daycase.store.base import (
     CaseSummary,
     ChainProblem,
@@ -34,7 +34,13 @@ from daycase.store.base import (
 )
 from daycase.store.chain import StoredRow, check_batch, check_chain, parse_body, seal
 from daycase.store.codec import GENESIS_HASH
-from daycase.store.tables import cases_table, events_table, idempotency_keys_table, metadata
+from daycase.store.tables import (
+    cases_table,
+    events_table,
+    idempotency_keys_table,
+    metadata,
+    report_facts_table,
+)
 from daycase.store.writer import Fallback, GroupWriter, Outcome
 
 __all__ = ["SqlEventStore", "cases_table", "events_table", "make_engine", "metadata"]
@@ -206,6 +212,20 @@ _ADVANCE_CASE = (
     .where(cases_table.c.last_hash == sa.bindparam("b_prev_hash"))
     .values(last_seq=sa.bindparam("b_last_seq"), last_hash=sa.bindparam("b_last_hash"))
 )
+# A booking moved in time (`CaseRescheduled`): the index follows it to its new day.
+_MOVE_CASE = (
+    cases_table.update()
+    .where(cases_table.c.case_id == sa.bindparam("b_case_id"))
+    .values(
+        scheduled_start=sa.bindparam("b_scheduled_start"),
+        scheduled_date=sa.bindparam("b_scheduled_date"),
+    )
+)
+# ... and its report facts row goes, in the same transaction: the report then folds the
+# case again under its new day, and the old day, its row gone, is counted again.
+_FORGET_FACTS = report_facts_table.delete().where(
+    report_facts_table.c.case_id == sa.bindparam("b_case_id")
+)
 _KEY_TAKEN = sa.select(sa.literal(1)).where(idempotency_keys_table.c.key_hash == sa.bindparam("k"))
 _KEY_COLUMNS = ["key_hash", "request_hash", "case_id", "event_id", "created_at"]
 _REPLAY = (
@@ -298,18 +318,24 @@ def _as_one_json_row(select_sql: str) -> str:
     return f"SELECT json_group_array(json_array({columns})) FROM ({select_sql})"
 
 
-def case_index_row(opened: CaseOpened) -> dict[str, str]:
-    """What the case index says about a case, from its opening: one definition for the
-    append that writes the row and the rebuild that checks it (`store.projections`)."""
+def case_index_row(opened: CaseOpened, moved: CaseRescheduled | None = None) -> dict[str, str]:
+    """What the case index says about a case, from its opening and its last move: one
+    definition for the append that writes the row and the rebuild that checks it
+    (`store.projections`)."""
+    start = (moved or opened).scheduled_start
     return {
         "pathway_id": opened.pathway_id,
         "pathway_version": opened.pathway_version,
         "pathway_digest": opened.pathway_digest,
-        "scheduled_start": opened.scheduled_start.isoformat(),
-        "scheduled_date": opened.scheduled_start.date().isoformat(),
+        **_start_columns(start),
         "family_code": opened.family_code,
         "opened_at": opened.recorded_at.isoformat(),
     }
+
+
+def _start_columns(start: datetime) -> dict[str, str]:
+    """The booked start and its day, in the start's own offset (what `cases(on=)` reads)."""
+    return {"scheduled_start": start.isoformat(), "scheduled_date": start.date().isoformat()}
 
 
 def _summary(row: Any) -> CaseSummary:
@@ -343,6 +369,7 @@ class _Planned:
     event_rows: list[dict[str, Any]]
     key_row: dict[str, Any] | None
     end: tuple[int, str]
+    moved: dict[str, Any] | None = None
 
 
 class SqlEventStore:
@@ -363,6 +390,8 @@ class SqlEventStore:
         self._all_cases = Prepared(_ALL_CASES, dialect)
         self._cases_on = Prepared(_CASES_ON, dialect)
         self._advance_case = Prepared(_ADVANCE_CASE, dialect)
+        self._move_case = Prepared(_MOVE_CASE, dialect)
+        self._forget_facts = Prepared(_FORGET_FACTS, dialect)
         self._insert_case = Prepared(
             cases_table.insert().inline(), dialect, column_keys=_CASE_COLUMNS
         )
@@ -520,12 +549,13 @@ class SqlEventStore:
         sealed = seal(events, prev_hash=prev_hash)
         end = sealed[-1].row
         first = events[0]
+        moves = [e for e in events if isinstance(e, CaseRescheduled)]
         case_row: dict[str, Any] | None = None
         advance: dict[str, Any] | None = None
         if isinstance(first, CaseOpened):
             case_row = {
                 "case_id": case_id,
-                **case_index_row(first),
+                **case_index_row(first, moves[-1] if moves else None),
                 "last_seq": end.seq,
                 "last_hash": end.hash,
             }
@@ -559,7 +589,15 @@ class SqlEventStore:
                 "event_id": events[-1].event_id,
                 "created_at": events[-1].recorded_at.isoformat(),
             }
-        return _Planned(case_id, case_row, advance, rows, key_row, (end.seq, end.hash))
+        moved = None
+        if moves and case_row is None:
+            start = _start_columns(moves[-1].scheduled_start)
+            moved = {
+                "b_case_id": case_id,
+                "b_scheduled_start": start["scheduled_start"],
+                "b_scheduled_date": start["scheduled_date"],
+            }
+        return _Planned(case_id, case_row, advance, rows, key_row, (end.seq, end.hash), moved)
 
     def _append(
         self,
@@ -586,6 +624,10 @@ class SqlEventStore:
                     f"case {plan.case_id}: its index row is not at seq {expected_seq} with "
                     "the expected hash; another writer won, or the index is damaged (run verify)"
                 )
+        if plan.moved is not None:
+            cursor.execute(self._move_case.sql, self._move_case.params(plan.moved))
+            forget = {"b_case_id": plan.case_id}
+            cursor.execute(self._forget_facts.sql, self._forget_facts.params(forget))
         if len(plan.event_rows) == 1:  # the usual case: one clinical entry, one statement
             cursor.execute(self._insert_event.sql, self._insert_event.params(plan.event_rows[0]))
         else:
@@ -612,8 +654,8 @@ class SqlEventStore:
         seen: set[str] = set()
         for request in requests:
             case_id = request.events[0].case_id
-            if case_id in seen:
-                raise Fallback(case_id)
+            if case_id in seen or any(isinstance(e, CaseRescheduled) for e in request.events):
+                raise Fallback(case_id)  # a move also rewrites the index row: one by one
             seen.add(case_id)
             try:
                 plans.append(
@@ -716,6 +758,20 @@ class SqlEventStore:
         params = {"first": first.isoformat(), "last": last.isoformat()}
         with self._reader.connect() as conn:
             return [_summary(row) for row in conn.execute(_CASES_BETWEEN, params)]
+
+    def changed_since(self, since: datetime) -> list[str]:
+        """Recorded times are stored as ISO text in their own offsets, so text order is not
+        time order: the text (its local part) narrows to events at most 14 h before
+        `since` in any offset, and each of those is then compared as a time."""
+        if since.utcoffset() is None:
+            raise ValueError("since: must carry a timezone")
+        floor = (since.astimezone(UTC).replace(tzinfo=None) - timedelta(hours=15)).isoformat()
+        query = sa.select(events_table.c.case_id, events_table.c.recorded_at).where(
+            events_table.c.recorded_at >= floor
+        )
+        with self._reader.connect() as conn:
+            rows = plain_rows(conn, query)
+        return sorted({str(c) for c, at in rows if datetime.fromisoformat(str(at)) >= since})
 
     def day_signature(self, *, on: date) -> tuple[int, int]:
         with self._reader.connect() as conn:

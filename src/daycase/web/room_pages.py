@@ -11,7 +11,7 @@ through the same schedule service as the API.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -169,6 +169,12 @@ def change_words(change: str, plan: DayPlan, runtime: Runtime) -> str:
     kind = body["kind"]
     if kind == "place":
         return f"{who} into {rooms.get(body['room'], body['room'])}, position {body['position']}"
+    if kind == "move":
+        start = datetime.fromisoformat(body["start"]).astimezone(plan.tz)
+        if "to" in body:
+            return f"{who} moved to {start:%a %d %b %H:%M}, off this day"
+        room = rooms.get(body["room"], body["room"])
+        return f"{who} booked for {start:%H:%M}, into {room}, position {body['position']}"
     if kind == "setduration":
         minutes = body["minutes"]
         return f"{who}: expected {minutes} min" if minutes else f"{who}: the pathway's duration"

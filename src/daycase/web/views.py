@@ -14,7 +14,13 @@ from zoneinfo import ZoneInfo
 from daycase.engine.alerts import Alert
 from daycase.engine.check import gate_alerts_at
 from daycase.engine.evaluate import Evaluation
-from daycase.engine.events import CaseOpened, EventAmended, EventVoided, StepRecorded
+from daycase.engine.events import (
+    CaseOpened,
+    CaseRescheduled,
+    EventAmended,
+    EventVoided,
+    StepRecorded,
+)
 from daycase.engine.fold import CaseState, Entry
 from daycase.engine.gates import unmet_conditions
 from daycase.pathways.schema import Pathway, Step
@@ -225,6 +231,10 @@ def history(pathway: Pathway, state: CaseState, *, tz: ZoneInfo) -> list[History
                 e.target_event_id,
                 "amended",
             )
+        elif isinstance(e, CaseRescheduled):
+            when = e.scheduled_start.astimezone(tz)
+            text = f"Booking moved to {when:%a %d %b %H:%M} — reason: {e.reason}"
+            target, kind = None, "rescheduled"
         else:
             assert isinstance(e, EventVoided)
             text, target, kind = f"Voided — reason: {e.reason}", e.target_event_id, "voided"

@@ -84,7 +84,10 @@
     source.addEventListener("case", function (event) {
       let message = null;
       try { message = JSON.parse(event.data); } catch (e) { return; }
-      if (day && message.date !== day) { return; }
+      // A case of another day matters only if it is shown here: it was moved away.
+      const id = message.row && message.row.case_id;
+      const shown = id && region.querySelector('[data-case="' + CSS.escape(String(id)) + '"]');
+      if (day && message.date !== day && !shown) { return; }
       if (caseId && message.row && message.row.case_id !== caseId) { return; }
       refresh();
     });
