@@ -72,8 +72,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from daycase.config import Settings
-from daycase.demo import LEVEL_SETS, VARIANTS, Planned, day_script
+from daycase.demo import LEVEL_SETS, VARIANTS
 from daycase.services.runtime import open_runtime
+from daycase.sim.day import Planned, day_script
 from daycase.store.factory import migrate
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

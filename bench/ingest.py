@@ -22,12 +22,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from daycase.demo import ScriptClock, day_script
 from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
 from daycase.engine.evaluate import evaluate
 from daycase.engine.fold import CaseState
 from daycase.engine.load import builtin_pathway
 from daycase.services.cases import CaseService
+from daycase.sim.day import ScriptClock, day_script
 from daycase.store.factory import migrate, open_store
 
 TZ = ZoneInfo("America/New_York")

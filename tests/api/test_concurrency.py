@@ -26,10 +26,10 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 
-from daycase.demo import ScriptClock, day_script
 from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
 from daycase.engine.events import Event, StepRecorded
 from daycase.services.cases import CaseService
+from daycase.sim.day import ScriptClock, day_script
 from daycase.store.base import (
     CaseSummary,
     ChainProblem,

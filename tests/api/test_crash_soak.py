@@ -31,8 +31,9 @@ from typing import Any
 import httpx
 import pytest
 
-from daycase.demo import LEVEL_SETS, VARIANTS, day_script
+from daycase.demo import LEVEL_SETS, VARIANTS
 from daycase.engine.events import StepRecorded
+from daycase.sim.day import day_script
 from daycase.store.factory import open_store
 from tests.support.clock import suite_now
 from tests.support.databases import BACKENDS, database

@@ -6,12 +6,12 @@ import itertools
 import random
 from datetime import date, datetime, timedelta
 
-from daycase.demo import Planned, day_script
 from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
 from daycase.engine.events import CaseOpened, StepRecorded
 from daycase.engine.fold import fold
 from daycase.reports.facts import CaseFacts, case_facts
 from daycase.services.cases import CaseService
+from daycase.sim.day import Planned, day_script
 from daycase.store.base import EventStore
 from tests.engine.builders import EST
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from daycase.demo import day_script
 from daycase.engine.commands import Actor, AmendEvent, RecordStep, VoidEvent
 from daycase.engine.events import EventAmended, EventVoided, StepRecorded
 from daycase.reports.facts import from_json, to_json
+from daycase.sim.day import day_script
 from daycase.store.memory import MemoryEventStore
 from tests.reports.days import START, facts_of, open_case, record_script, service_on, whole_day
 

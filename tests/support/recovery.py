@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from daycase.demo import ScriptClock
 from daycase.engine.commands import Actor, RecordStep
 from daycase.engine.events import StepRecorded
 from daycase.services.cases import CaseService
+from daycase.sim.day import ScriptClock
 from daycase.store.factory import open_store
 from tests.engine.builders import data_for, role_of, uneventful_path
 from tests.factories import open_one_level

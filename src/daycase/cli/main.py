@@ -20,6 +20,7 @@ from daycase.cli.fhir import fhir_app
 from daycase.cli.ops import DbOption, db_url
 from daycase.cli.projections import projections_app
 from daycase.cli.report import report_cmd
+from daycase.cli.simulate import simulate_app
 from daycase.config import Settings, sqlite_url
 from daycase.engine.load import PathwayError, builtin_pathway, load_pathway
 from daycase.pathways.schema import Pathway
@@ -43,6 +44,7 @@ ops.register(app)  # verify, anchor, backup, restore
 app.add_typer(projections_app, name="projections")
 app.add_typer(centre_app, name="centre")
 app.add_typer(fhir_app, name="fhir")
+app.add_typer(simulate_app, name="simulate")
 app.command("report")(report_cmd)
 
 console = Console()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TypeVar
@@ -740,7 +740,12 @@ def first_case_on_time(t: Tally, filters: Filters, context: Context) -> Measure:
     )
 
 
-def _turnovers(facts: Sequence[CaseFacts], context: Context, t: Tally) -> None:
+def room_gaps(
+    facts: Sequence[CaseFacts], context: Context
+) -> Iterator[tuple[str, date, float | None]]:
+    """(room, day, minutes) from each case out of a room to the next one in, in the order
+    they went in; None for a gap that is no turnover (negative, or over 60 min). The
+    turnover measure and the simulation's fit read the same gaps."""
     by_room_day: dict[tuple[str, date], list[tuple[datetime, datetime]]] = defaultdict(list)
     for f in facts:
         went_in, came_out = f.times.get("in_room"), f.times.get("out_of_room")
@@ -750,11 +755,16 @@ def _turnovers(facts: Sequence[CaseFacts], context: Context, t: Tally) -> None:
         spans.sort(key=_went_in)
         for (_, before_out), (after_in, _) in itertools.pairwise(spans):
             gap = (after_in - before_out).total_seconds() / 60
-            if gap < 0 or gap > TURNOVER_MAX_MIN:
-                t.counts["excluded"] += 1
-                continue
-            t.minutes["room", room].append(gap)
-            t.minutes["week", week(day)].append(gap)
+            yield room, day, None if gap < 0 or gap > TURNOVER_MAX_MIN else gap
+
+
+def _turnovers(facts: Sequence[CaseFacts], context: Context, t: Tally) -> None:
+    for room, day, gap in room_gaps(facts, context):
+        if gap is None:
+            t.counts["excluded"] += 1
+            continue
+        t.minutes["room", room].append(gap)
+        t.minutes["week", week(day)].append(gap)
 
 
 @measure(

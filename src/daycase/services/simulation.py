@@ -1,0 +1,119 @@
+"""The centre's simulation, fitted to its own history (service room).
+
+Reads the report facts of the chosen days (the same folded rows the quality reports
+count), the rooms the schedule placed cases in, and the centre's set-up; asks the engine
+for the pathway's floors (`daycase.sim.probe`); fits the durations (`daycase.sim.fit`);
+and describes the centre as it is booked today (`daycase.sim.model.Centre`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from daycase.pathways.schema import Pathway
+from daycase.reports.facts import CaseFacts
+from daycase.reports.measures import room_gaps
+from daycase.services.centre_setup import CentreSetup
+from daycase.sim.fit import Durations, fit
+from daycase.sim.model import Centre, Model
+from daycase.sim.probe import Floors, floors
+
+if TYPE_CHECKING:
+    from daycase.services.runtime import Runtime
+
+# A case of each number of levels the probe asks the engine about.
+REPRESENTATIVE_LEVELS = {1: ["L1"], 2: ["T12", "L1"], 3: ["L1", "L2", "L3"]}
+DEFAULT_CASES_PER_ROOM = 4
+
+
+class CannotSimulate(ValueError):
+    """The centre cannot be simulated as set up (no rooms, no recovery bays): named."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """What a simulation of this centre draws from, and what it was fitted on."""
+
+    model: Model
+    centre: Centre
+    floors: dict[int, Floors]
+    first: date
+    last: date
+    cases: int
+
+
+def pathway_floors(pathway: Pathway) -> dict[int, Floors]:
+    """The shortest stretches the pathway allows, by levels, from the engine itself."""
+    return {k: floors(pathway, levels) for k, levels in REPRESENTATIVE_LEVELS.items()}
+
+
+def model_from(
+    pathway: Pathway,
+    setup: CentreSetup,
+    facts: list[CaseFacts],
+    turnovers: list[float],
+    *,
+    placed: dict[tuple[str, date], int],
+    days: int,
+) -> tuple[Model, Centre, dict[int, Floors]]:
+    """The model and the centre as booked, from facts and the set-up (pure: tests give
+    synthetic history here)."""
+    if not setup.rooms:
+        raise CannotSimulate("the centre's set-up has no rooms: add them on the Centre page")
+    if not setup.recovery_bays:
+        raise CannotSimulate(
+            "the centre's set-up has no recovery bays: add them on the Centre page"
+        )
+    found = pathway_floors(pathway)
+    durations: Durations = fit(
+        pathway,
+        facts,
+        turnovers,
+        turnover_target=setup.turnover_target_min,
+        recovery_floor=found[1].recovery,
+    )
+    model = Model(
+        durations,
+        procedure_floor={k: f.procedure for k, f in found.items()},
+        recovery_floor={k: f.recovery for k, f in found.items()},
+    )
+    opens = min(r.opens.hour * 60 + r.opens.minute for r in setup.rooms)
+    closes = max(r.closes.hour * 60 + r.closes.minute for r in setup.rooms)
+    per_room = round(sum(placed.values()) / len(placed)) if placed else DEFAULT_CASES_PER_ROOM
+    mix = durations.levels_mix
+    in_room = sum(mix.get(k, 0.0) * durations.procedure[k].median for k in (1, 2, 3))
+    slot = 5 * math.ceil((in_room + durations.turnover.median) / 5)
+    centre = Centre(
+        rooms=len(setup.rooms),
+        bays=len(setup.recovery_bays),
+        opens_min=opens,
+        closes_min=closes,
+        cases_per_room=max(1, per_room),
+        slot_min=slot,
+        days=days,
+    )
+    return model, centre, found
+
+
+def fitted(runtime: Runtime, *, first: date, last: date, days: int = 250) -> Fitted:
+    """The centre's model fitted on the cases booked from `first` to `last`."""
+    runtime.reports.refresh(first, last)
+    facts = runtime.reports.read(first, last)
+    context = runtime.reports.context(first, last)
+    turnovers = [gap for _, _, gap in room_gaps(facts, context) if gap is not None]
+    placed = Counter(
+        (p.room, f.day) for f in facts if (p := context.placements.get(f.case_id)) is not None
+    )
+    model, centre, found = model_from(
+        runtime.centre.pathway(),
+        runtime.setup.current().setup,
+        facts,
+        turnovers,
+        placed=dict(placed),
+        days=days,
+    )
+    return Fitted(model, centre, found, first, last, len(facts))

@@ -1,0 +1,1 @@
+"""Capacity simulation and ETAs: the pathway run forward in time (simulation room)."""

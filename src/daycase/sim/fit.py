@@ -1,0 +1,175 @@
+"""The centre's own durations, fitted from its history (simulation room).
+
+Each stretch of a case's day is a distribution fitted to what the centre's past cases
+took: lognormal by default (durations are positive and skewed right), fitted by maximum
+likelihood with scipy with the location held at zero; arrival against the booked time
+is normal (patients come early and late). Where history is thin (fewer than
+`MIN_SAMPLES` cases), the pathway's own expectation stands in, and says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+from daycase.pathways.schema import Pathway
+from daycase.reports.facts import CaseFacts
+
+MIN_SAMPLES = 20
+# Where history is thin: the spread (sigma of the log) of a typical surgical duration.
+PRIOR_SIGMA = 0.3
+LEVEL_GROUPS = (1, 2, 3)  # 3 stands for three or more
+
+Kind = Literal["lognormal", "normal"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """One stretch's distribution: lognormal (`mu`, `sigma` of the log, minutes) or normal
+    (`mu`, `sigma`, minutes); `n` cases behind it, `source` history or pathway."""
+
+    name: str
+    kind: Kind
+    mu: float
+    sigma: float
+    n: int
+    source: Literal["history", "pathway"]
+
+    @property
+    def median(self) -> float:
+        return math.exp(self.mu) if self.kind == "lognormal" else self.mu
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        if self.kind == "lognormal":
+            return rng.lognormal(self.mu, self.sigma, size)
+        return rng.normal(self.mu, self.sigma, size)
+
+    def scaled_to(self, median: float) -> Fitted:
+        """The same spread around another median (a what-if's turnover target)."""
+        mu = math.log(median) if self.kind == "lognormal" else median
+        return Fitted(self.name, self.kind, mu, self.sigma, self.n, self.source)
+
+    def describe(self) -> str:
+        if self.kind == "lognormal":
+            return (
+                f"lognormal, median {self.median:.1f} min (mu {self.mu:.3f}, sigma "
+                f"{self.sigma:.3f}), {self.n} cases, from {self.source}"
+            )
+        return (
+            f"normal, mean {self.mu:.1f} min, sd {self.sigma:.1f}, {self.n} cases, "
+            f"from {self.source}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Durations:
+    """Every stretch of the centre's day, and how often a booked case is cancelled."""
+
+    arrival: Fitted  # check-in minus booked start (negative: early)
+    preop: Fitted  # check-in -> in the room (the patient ready: the earliest they go in)
+    procedure: dict[int, Fitted]  # in -> out of the room, by levels (3: three or more)
+    recovery: Fitted  # out of the room -> discharge criteria met
+    going: Fitted  # criteria met -> gone home (the ride, the paperwork)
+    turnover: Fitted  # out of the room -> the next case in, same room
+    cancel_rate: float
+    levels_mix: dict[int, float] = field(default_factory=dict)
+
+    def all(self) -> list[Fitted]:
+        return [
+            self.arrival,
+            self.preop,
+            *(self.procedure[n] for n in sorted(self.procedure)),
+            self.recovery,
+            self.going,
+            self.turnover,
+        ]
+
+
+def fit_lognormal(name: str, values: Iterable[float], prior_median: float) -> Fitted:
+    """Maximum likelihood (scipy, location 0) on the positive values; the prior when
+    fewer than `MIN_SAMPLES` remain."""
+    data = np.asarray([v for v in values if v > 0], dtype=float)
+    if len(data) < MIN_SAMPLES:
+        return Fitted(name, "lognormal", math.log(prior_median), PRIOR_SIGMA, len(data), "pathway")
+    sigma, _, scale = stats.lognorm.fit(data, floc=0)
+    return Fitted(name, "lognormal", math.log(scale), float(sigma), len(data), "history")
+
+
+def fit_normal(name: str, values: Iterable[float], prior_mean: float, prior_sd: float) -> Fitted:
+    data = np.asarray(list(values), dtype=float)
+    if len(data) < MIN_SAMPLES:
+        return Fitted(name, "normal", prior_mean, prior_sd, len(data), "pathway")
+    mean, sd = stats.norm.fit(data)
+    return Fitted(name, "normal", float(mean), float(sd), len(data), "history")
+
+
+def expected_procedure(pathway: Pathway, levels: int) -> float:
+    """The pathway's own expectation of time in the room (its running-long rule's base and
+    per-level minutes); 60 + 30 per further level when it has none."""
+    for alert in pathway.alerts:
+        params = alert.params
+        if alert.rule == "overrun" and "base_min" in params:
+            return float(params["base_min"]) + float(params.get("per_extra_level_min", 0)) * (
+                levels - 1
+            )
+    return 60.0 + 30.0 * (levels - 1)
+
+
+def fit(
+    pathway: Pathway,
+    facts: Sequence[CaseFacts],
+    turnovers: Sequence[float],
+    *,
+    turnover_target: float,
+    recovery_floor: float,
+) -> Durations:
+    """The centre's durations from its past cases (`facts`) and room turnovers."""
+
+    def gaps(start: str, end: str, cases: Iterable[CaseFacts]) -> list[float]:
+        return [m for f in cases if (m := f.minutes(start, end)) is not None]
+
+    arrived = [f for f in facts if f.arrived]
+    arrival = fit_normal(
+        "arrival",
+        [(f.times["check_in"] - f.scheduled_start).total_seconds() / 60 for f in arrived],
+        prior_mean=-60.0,
+        prior_sd=20.0,
+    )
+    procedure = {
+        n: fit_lognormal(
+            f"procedure_{n}_level{'s' if n > 1 else ''}",
+            gaps("in_room", "out_of_room", (f for f in facts if _group(f) == n)),
+            expected_procedure(pathway, n),
+        )
+        for n in LEVEL_GROUPS
+    }
+    home = [f for f in facts if f.outcome == "discharged"]
+    booked = [f for f in facts if f.outcome is not None]
+    cancelled = [f for f in booked if f.outcome == "cancelled"]
+    counts = {n: sum(1 for f in facts if _group(f) == n) for n in LEVEL_GROUPS}
+    total = sum(counts.values())
+    return Durations(
+        arrival=arrival,
+        preop=fit_lognormal("preop", gaps("check_in", "in_room", facts), 60.0),
+        procedure=procedure,
+        recovery=fit_lognormal(
+            "recovery", gaps("out_of_room", "ready", facts), recovery_floor + 30
+        ),
+        going=fit_lognormal("going", gaps("ready", "outcome", home), 15.0),
+        turnover=fit_lognormal("turnover", turnovers, turnover_target),
+        cancel_rate=len(cancelled) / len(booked) if len(booked) >= MIN_SAMPLES else 0.03,
+        levels_mix=(
+            {n: c / total for n, c in counts.items()}
+            if total >= MIN_SAMPLES
+            else {1: 0.75, 2: 0.2, 3: 0.05}
+        ),
+    )
+
+
+def _group(f: CaseFacts) -> int:
+    return min(3, max(1, len(f.levels_planned)))
