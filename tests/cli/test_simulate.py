@@ -83,3 +83,46 @@ def test_refusals_name_the_option(url: str, args: tuple[str, ...], words: str) -
     found = daycase("simulate", "--days", "2", "--reps", "2", *args, "--db", url, env=NEW_YORK)
     assert found.returncode == 1, found.stdout + found.stderr
     assert words in found.stderr
+
+
+def test_validate_predicts_a_recorded_day_it_did_not_fit_on(url: str) -> None:
+    month = DAYS[1].strftime("%Y-%m")
+    done = daycase(
+        "simulate",
+        "validate",
+        "--fit-until",
+        DAYS[0].isoformat(),
+        "--predict-month",
+        month,
+        "--reps",
+        "40",
+        "--db",
+        url,
+        env=NEW_YORK,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{month} as predicted from history to {DAYS[0]}" in done.stdout
+    assert DAYS[1].isoformat() in done.stdout
+    assert (
+        DAYS[0].isoformat()
+        not in done.stdout.split("predicted from history to")[1].split("\n", 1)[1]
+    )
+    assert "Last discharge inside the band on" in done.stdout
+    assert "40 replications a day" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--fit-until", "2026-03-10", "--predict-month", "2026-13"), "is not a month (YYYY-MM)"),
+        (("--fit-until", "2026-03-10", "--predict-month", "2026-02"), "must end after --fit-until"),
+        (
+            ("--fit-until", "2020-03-10", "--predict-month", "2020-04"),
+            "no case was booked into a room in 2020-04",
+        ),
+    ],
+)
+def test_validate_refusals_name_the_option(url: str, args: tuple[str, ...], words: str) -> None:
+    found = daycase("simulate", "validate", *args, "--reps", "20", "--db", url, env=NEW_YORK)
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert words in found.stderr

@@ -20,7 +20,7 @@ from daycase.services.catalog import PathwayCatalog
 from daycase.services.centre_setup import example_yaml, setup_from_yaml
 from daycase.services.simulation import CannotSimulate, model_from
 from daycase.sim.fit import MIN_SAMPLES, fit
-from daycase.sim.model import Bookings, Centre, Tally, run, simulate_day
+from daycase.sim.model import Bookings, Centre, Stay, Tally, run, simulate_day
 from daycase.sim.probe import floors
 from tests.engine.builders import EST
 
@@ -154,13 +154,13 @@ def test_a_real_day_runs_as_booked() -> None:
     model, _, _ = model_from(kyphoplasty(), SETUP, [], [], placed={}, days=1)
     model = replace(model, durations=replace(model.durations, cancel_rate=0.0))
     centre = Centre(rooms=1, bays=1, opens_min=420, closes_min=1080, cases_per_room=3, slot_min=60)
-    tally, stays = Tally(), list[tuple[float, float]]()
+    tally, stays = Tally(), list[Stay]()
     booked = Bookings(room=[0, 0, 0], booked=[480, 540, 600], levels=[1, 2, 1])
     simulate_day(centre, model, np.random.default_rng(2), tally, bookings=booked, stays=stays)
     assert (tally.done, tally.booked, len(stays)) == (3, 3, 3)
-    for (_, gone), (into, _) in itertools.pairwise(stays):
-        assert into >= gone - 1e-9  # one bay: the next goes in when the last has gone
-    assert all(gone - into >= 60 for into, gone in stays)  # the pathway's hour at least
+    for before, after in itertools.pairwise(stays):
+        assert after.came_out >= before.gone - 1e-9  # one bay: the next when the last left
+    assert all(s.ready - s.came_out >= 60 for s in stays)  # the pathway's hour at least
 
 
 def test_a_centre_without_bays_cannot_be_simulated() -> None:

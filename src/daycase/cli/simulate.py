@@ -278,3 +278,93 @@ def _write_csv(path: Path, today: Result, what_if: Result | None) -> None:
                 writer.writerow(
                     [name, f.name, f.unit, f"{f.mean:.3f}", f"{f.low:.3f}", f"{f.high:.3f}"]
                 )
+
+
+@simulate_app.command("validate")
+def validate_cmd(
+    fit_until: Annotated[
+        str, typer.Option("--fit-until", help="Fit on history up to this day (YYYY-MM-DD).")
+    ],
+    predict_month: Annotated[
+        str, typer.Option("--predict-month", help="Predict the days of this month (YYYY-MM).")
+    ],
+    fit_days: Annotated[
+        int, typer.Option("--fit-days", help="Days of history to fit on.", min=7, max=3650)
+    ] = HISTORY_DAYS,
+    reps: Annotated[int, typer.Option(help="Replications per day.", min=20, max=5000)] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the random numbers.")] = 0,
+    db: DbOption = None,
+) -> None:
+    """Fit on history, predict a month day by day as it was booked, and say how often what
+    happened fell inside the simulated 5-95 % band (goal: 90 % of days)."""
+    from daycase.cli.centre import _runtime
+    from daycase.services.simulation import CannotSimulate, validate
+    from daycase.sim.check import coverage
+
+    until = _day(fit_until, "--fit-until")
+    assert until is not None
+    month = re.fullmatch(r"(\d{4})-(\d{2})", predict_month.strip())
+    if month is None or not 1 <= int(month.group(2)) <= 12:
+        err.print(
+            f"[red]--predict-month[/]: {predict_month!r} is not a month (YYYY-MM)", highlight=False
+        )
+        raise typer.Exit(1)
+    first = date(int(month.group(1)), int(month.group(2)), 1)
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    if last <= until:
+        err.print("[red]--predict-month[/]: must end after --fit-until", highlight=False)
+        raise typer.Exit(1)
+    first = max(first, until + timedelta(days=1))  # never predict a day fitted on
+    runtime = _runtime(db_url(db))
+    try:
+        try:
+            with Progress(console=err, transient=True) as progress:
+                progress.add_task(f"Predicting {predict_month}", total=None)
+                checked = validate(
+                    runtime,
+                    fit_first=until - timedelta(days=fit_days - 1),
+                    fit_last=until,
+                    first=first,
+                    last=last,
+                    replications=reps,
+                    seed=seed,
+                )
+        except CannotSimulate as cannot:
+            err.print(f"[red]cannot simulate[/]: {cannot}", highlight=False)
+            raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    if not checked.days:
+        err.print(
+            f"[red]--predict-month[/]: no case was booked into a room in {predict_month}",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    table = Table(title=f"{predict_month} as predicted from history to {until}")
+    for column in (
+        "day",
+        "cases",
+        "last out of recovery",
+        "simulated 5-95 %",
+        "inside",
+        "census hours inside",
+    ):
+        table.add_column(column)
+    for d in checked.days:
+        table.add_row(
+            d.day.isoformat(),
+            str(d.cases),
+            _clock(d.last_discharge) if d.last_discharge is not None else "—",
+            f"{_clock(d.band[0])}-{_clock(d.band[1])}",
+            "yes" if d.inside else "no",
+            f"{d.census_inside}/{d.census_hours}",
+        )
+    console.print(table)
+    ld, census = coverage(checked.days)
+    console.print(
+        f"Last discharge inside the band on {ld:.0f} % of days (goal 90 %); "
+        f"hourly recovery census inside its band in {census:.0f} % of hours. "
+        f"Fitted on {checked.fitted.cases} cases; {checked.replications} replications a day."
+        if ld is not None and census is not None
+        else "No day had a patient go home to judge."
+    )

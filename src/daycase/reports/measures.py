@@ -742,24 +742,31 @@ def first_case_on_time(t: Tally, filters: Filters, context: Context) -> Measure:
 
 def room_gaps(
     facts: Sequence[CaseFacts], context: Context
-) -> Iterator[tuple[str, date, float | None]]:
-    """(room, day, minutes) from each case out of a room to the next one in, in the order
-    they went in; None for a gap that is no turnover (negative, or over 60 min). The
-    turnover measure and the simulation's fit read the same gaps."""
-    by_room_day: dict[tuple[str, date], list[tuple[datetime, datetime]]] = defaultdict(list)
+) -> Iterator[tuple[str, date, float | None, CaseFacts]]:
+    """(room, day, minutes, the case that went in next) from each case out of a room to
+    the next one in, in the order they went in; None for a gap that is no turnover
+    (negative, or over 60 min). The turnover measure and the simulation's fit read the
+    same gaps."""
+    by_room_day: dict[tuple[str, date], list[tuple[datetime, datetime, CaseFacts]]] = defaultdict(
+        list
+    )
     for f in facts:
         went_in, came_out = f.times.get("in_room"), f.times.get("out_of_room")
         if went_in is not None and came_out is not None:
-            by_room_day[(_room(f, context), f.day)].append((went_in, came_out))
+            by_room_day[(_room(f, context), f.day)].append((went_in, came_out, f))
     for (room, day), spans in by_room_day.items():
         spans.sort(key=_went_in)
-        for (_, before_out), (after_in, _) in itertools.pairwise(spans):
+        for (_, before_out, _), (after_in, _, after) in itertools.pairwise(spans):
             gap = (after_in - before_out).total_seconds() / 60
-            yield room, day, None if gap < 0 or gap > TURNOVER_MAX_MIN else gap
+            yield room, day, None if gap < 0 or gap > TURNOVER_MAX_MIN else gap, after
+
+
+def _went_in(span: tuple[datetime, datetime, CaseFacts]) -> datetime:
+    return span[0]
 
 
 def _turnovers(facts: Sequence[CaseFacts], context: Context, t: Tally) -> None:
-    for room, day, gap in room_gaps(facts, context):
+    for room, day, gap, _ in room_gaps(facts, context):
         if gap is None:
             t.counts["excluded"] += 1
             continue
@@ -789,10 +796,6 @@ def turnover(t: Tally, filters: Filters, context: Context) -> Measure:
             f"{t.counts['excluded']} gaps excluded (over 60 min, or cases overlapping in one room)."
         ],
     )
-
-
-def _went_in(span: tuple[datetime, datetime]) -> datetime:
-    return span[0]
 
 
 def _levels_group(f: CaseFacts) -> str:

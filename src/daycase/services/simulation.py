@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from daycase.pathways.schema import Pathway
 from daycase.reports.facts import CaseFacts
-from daycase.reports.measures import room_gaps
 from daycase.services.centre_setup import CentreSetup
+from daycase.sim.check import DayCheck, check_day, turnovers
 from daycase.sim.fit import Durations, fit
 from daycase.sim.model import Centre, Model
 from daycase.sim.probe import Floors, floors
@@ -75,6 +77,7 @@ def model_from(
         turnovers,
         turnover_target=setup.turnover_target_min,
         recovery_floor=found[1].recovery,
+        bays=len(setup.recovery_bays),
     )
     model = Model(
         durations,
@@ -104,7 +107,7 @@ def fitted(runtime: Runtime, *, first: date, last: date, days: int = 250) -> Fit
     runtime.reports.refresh(first, last)
     facts = runtime.reports.read(first, last)
     context = runtime.reports.context(first, last)
-    turnovers = [gap for _, _, gap in room_gaps(facts, context) if gap is not None]
+    gaps = turnovers(facts, context)
     placed = Counter(
         (p.room, f.day) for f in facts if (p := context.placements.get(f.case_id)) is not None
     )
@@ -112,8 +115,55 @@ def fitted(runtime: Runtime, *, first: date, last: date, days: int = 250) -> Fit
         runtime.centre.pathway(),
         runtime.setup.current().setup,
         facts,
-        turnovers,
+        gaps,
         placed=dict(placed),
         days=days,
     )
     return Fitted(model, centre, found, first, last, len(facts))
+
+
+# --- checking the simulation against what happened --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    fitted: Fitted
+    days: list[DayCheck]
+    replications: int
+
+
+def validate(
+    runtime: Runtime,
+    *,
+    fit_first: date,
+    fit_last: date,
+    first: date,
+    last: date,
+    replications: int = 200,
+    seed: int = 0,
+) -> Validation:
+    """Fit on `fit_first`..`fit_last`, then check each day from `first` to `last` that is
+    over (`daycase.sim.check`)."""
+    found = fitted(runtime, first=fit_first, last=fit_last)
+    runtime.reports.refresh(first, last)
+    facts = runtime.reports.read(first, last)
+    context = runtime.reports.context(first, last)
+    today = runtime.today()
+    by_day: dict[date, list[CaseFacts]] = {}
+    for f in facts:  # days that are over: a day still running has no last discharge yet
+        if f.day < today and f.case_id in context.placements:
+            by_day.setdefault(f.day, []).append(f)
+    rng = np.random.default_rng(seed)
+    checks = [
+        check_day(
+            day,
+            by_day[day],
+            context,
+            centre=found.centre,
+            model=found.model,
+            replications=replications,
+            rng=rng,
+        )
+        for day in sorted(by_day)
+    ]
+    return Validation(found, checks, replications)

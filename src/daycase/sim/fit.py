@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal
 
 import numpy as np
@@ -127,8 +128,15 @@ def fit(
     *,
     turnover_target: float,
     recovery_floor: float,
+    bays: int | None = None,
 ) -> Durations:
-    """The centre's durations from its past cases (`facts`) and room turnovers."""
+    """The centre's durations from its past cases (`facts`) and room turnovers.
+
+    What the record shows of a stretch may hold a queue the simulation adds itself, so
+    each is read where the queue is not in it: pre-op ends at the WHO sign-in (the patient
+    ready), not at the room's door, which waits for the room; time in the room is taken
+    from cases that did not wait in it for a recovery bay (fewer than `bays` patients in
+    recovery when they were signed out)."""
 
     def gaps(start: str, end: str, cases: Iterable[CaseFacts]) -> list[float]:
         return [m for f in cases if (m := f.minutes(start, end)) is not None]
@@ -140,14 +148,34 @@ def fit(
         prior_mean=-60.0,
         prior_sd=20.0,
     )
+    free = _bay_was_free(facts, bays)
     procedure = {
         n: fit_lognormal(
             f"procedure_{n}_level{'s' if n > 1 else ''}",
-            gaps("in_room", "out_of_room", (f for f in facts if _group(f) == n)),
+            gaps("in_room", "out_of_room", (f for f in free if _group(f) == n)),
             expected_procedure(pathway, n),
         )
         for n in LEVEL_GROUPS
     }
+    one = procedure[1]
+    if one.source == "history":  # a rare group goes at the centre's own pace
+        for n in LEVEL_GROUPS[1:]:
+            if procedure[n].source == "pathway":
+                scale = expected_procedure(pathway, n) / expected_procedure(pathway, 1)
+                procedure[n] = Fitted(
+                    procedure[n].name,
+                    "lognormal",
+                    one.mu + math.log(scale),
+                    one.sigma,
+                    procedure[n].n,
+                    "pathway",
+                )
+    ready = [f for f in facts if "sign_in" in f.times]
+    preop = (
+        gaps("check_in", "sign_in", ready)
+        if len(ready) >= MIN_SAMPLES
+        else gaps("check_in", "in_room", facts)
+    )
     home = [f for f in facts if f.outcome == "discharged"]
     booked = [f for f in facts if f.outcome is not None]
     cancelled = [f for f in booked if f.outcome == "cancelled"]
@@ -155,7 +183,7 @@ def fit(
     total = sum(counts.values())
     return Durations(
         arrival=arrival,
-        preop=fit_lognormal("preop", gaps("check_in", "in_room", facts), 60.0),
+        preop=fit_lognormal("preop", preop, 60.0),
         procedure=procedure,
         recovery=fit_lognormal(
             "recovery", gaps("out_of_room", "ready", facts), recovery_floor + 30
@@ -169,6 +197,30 @@ def fit(
             else {1: 0.75, 2: 0.2, 3: 0.05}
         ),
     )
+
+
+def _bay_was_free(facts: Sequence[CaseFacts], bays: int | None) -> list[CaseFacts]:
+    """The cases that found a recovery bay free when signed out (all, when the number of
+    bays is not known, or the sign-out was not recorded)."""
+    if bays is None:
+        return list(facts)
+    by_day: dict[date, list[CaseFacts]] = {}
+    for f in facts:
+        by_day.setdefault(f.day, []).append(f)
+    free = []
+    for cases in by_day.values():
+        stays = [
+            (f.times["out_of_room"], f.outcome_at)
+            for f in cases
+            if "out_of_room" in f.times and f.outcome_at is not None
+        ]
+        for f in cases:
+            signed_out = f.times.get("sign_out")
+            if signed_out is None or (
+                sum(1 for into, gone in stays if into <= signed_out < gone) < bays
+            ):
+                free.append(f)
+    return free
 
 
 def _group(f: CaseFacts) -> int:

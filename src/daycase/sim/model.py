@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import simpy
@@ -92,6 +93,21 @@ class Result:
     last_discharge_quantiles: dict[str, float]  # p5, p50, p95 over every simulated day
 
 
+class Stay(NamedTuple):
+    """One simulated patient's day, minutes after midnight: arrived, ready for the room,
+    into it, the procedure over, out of it (into a recovery bay, after any wait in the
+    room), discharge criteria met, gone."""
+
+    case: int
+    arrived: float
+    ready_for_room: float
+    went_in: float
+    done: float  # the procedure over: ready to leave the room
+    came_out: float
+    ready: float
+    gone: float
+
+
 @dataclass(frozen=True, slots=True)
 class Bookings:
     """A real day's bookings: per case its room (0-based), booked start (minutes after
@@ -109,11 +125,11 @@ def simulate_day(
     tally: Tally,
     *,
     bookings: Bookings | None = None,
-    stays: list[tuple[float, float]] | None = None,
+    stays: list[Stay] | None = None,
 ) -> None:
     """One day of the centre, added to `tally`: its template day (`centre.cases_per_room`
     booked every `centre.slot_min` from opening), or a real day's `bookings`. With
-    `stays`, each patient's (into a bay, gone) is appended to it."""
+    `stays`, each patient's day is appended to it."""
     d = model.durations
     rooms: list[Sequence[int]]
     if bookings is None:
@@ -190,7 +206,7 @@ class _DayState:
     wait_total: float = 0.0
     overtime: float = 0.0
     last_discharge: float = 0.0
-    stays: list[tuple[float, float]] | None = None
+    stays: list[Stay] | None = None
 
 
 def _room(
@@ -219,6 +235,7 @@ def _room(
             yield env.timeout(ready - env.now)
         began = env.now
         yield env.timeout(procedure[i])
+        done = env.now
         asked = env.now
         request = bays.request()
         yield request
@@ -235,7 +252,10 @@ def _room(
         if gone > state.last_discharge:
             state.last_discharge = gone
         if state.stays is not None:
-            state.stays.append((env.now, gone))
+            arrived = booked[i] + arrival[i]
+            state.stays.append(
+                Stay(i, arrived, ready, began, done, env.now, env.now + recovery[i], gone)
+            )
         env.timeout(stay).callbacks.append(_releaser(bays, request))
         ended = env.now
         yield env.timeout(turnover[i])
