@@ -4,6 +4,7 @@ the export promises, with every correction and removal in its Provenance (fhir r
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from daycase.fhir import codes
 from daycase.fhir.check import problems
 from daycase.fhir.export import CaseExport, Read, Resource, bundle, case_resources
 from daycase.fhir.validate import bundle_problems
+from daycase.scenarios.runner import run_file
 from tests.engine.builders import START, Day
 from tests.fhir.cases import admitted_day, corrected_day, discharged_day
 
@@ -240,3 +242,19 @@ def test_each_read_of_the_case_is_an_audit_event() -> None:
     assert first["recorded"] == START.isoformat()
     assert first["entity"][0]["what"] == {"reference": f"Patient/{day.case_id}-patient"}
     assert first["entity"][1]["description"] == "read_case"
+
+
+SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_every_scenario_exports_a_valid_bundle(path: Path) -> None:
+    """Each scenario's case, as the scenario leaves it, passes the R4 models and our own
+    profile checks: overrides, refusals, corrections, abandoned levels and all."""
+    result = run_file(path)
+    assert result.ok, result.to_json()
+    assert result.state is not None
+    assert result.pathway is not None
+    resources = case_resources(CaseExport(state=result.state, pathway=result.pathway, room=None))
+    assert bundle_problems(bundle(resources, base=BASE)) == []
+    assert len(of(resources, "Provenance")) == len(result.state.history)

@@ -318,3 +318,29 @@ def test_a_case_in_its_room_is_not_moved(centre: tuple[Runtime, Clock]) -> None:
         "entry[3] Appointment.participant: Ada Lane is in Procedure room 1 now; a case that "
         "has started stays where it is"
     ]
+
+
+def test_two_hundred_appointments_in_one_bundle_and_again(centre: tuple[Runtime, Clock]) -> None:
+    """A hospital's fortnight for four rooms in one transaction; sent again, nothing moves."""
+    rt, _ = centre
+    rooms = ["Procedure room 1", "Procedure room 2", "IR suite 1", "IR suite 2"]
+    bookings = [
+        {
+            "ident": f"F-{n}",
+            "mrn": f"H-{n}",
+            "room": rooms[n % 4],
+            "levels": (("L1",), ("T12", "L1"), ("L2",))[n % 3],
+            "start": (START + timedelta(days=n // 20, minutes=75 * (n % 20 // 4))).isoformat(),
+        }
+        for n in range(200)
+    ]
+    first = import_schedule(rt, schedule(*bookings), by=DESK)
+    assert [w for _, w, _ in first.outcomes] == ["booked"] * 200
+    assert first.entries == 800  # with each booking's Patient, ServiceRequest and Location
+    events = sum(len(rt.store.load(c)) for _, _, c in first.outcomes if c)
+    again = import_schedule(rt, schedule(*bookings), by=DESK)
+    assert [w for _, w, _ in again.outcomes] == ["unchanged"] * 200
+    assert [c for _, _, c in again.outcomes] == [c for _, _, c in first.outcomes]
+    assert sum(len(rt.store.load(c)) for _, _, c in again.outcomes if c) == events == 200
+    plan = rt.schedule.plan(START.date())
+    assert [len(r.slots) for r in plan.rooms] == [5, 5, 5, 5]

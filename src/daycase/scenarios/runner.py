@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from daycase.engine.commands import Actor, AmendEvent, OpenCase, RecordStep, Refusal, VoidEvent
 from daycase.engine.evaluate import Evaluation
+from daycase.engine.fold import CaseState
 from daycase.engine.load import PathwayError, load_pathway
 from daycase.pathways.schema import Pathway
 from daycase.scenarios.schema import Action, Expect, Scenario
@@ -43,6 +44,9 @@ class ScenarioResult:
     failures: list[Failure] = field(default_factory=list)
     final: JSONObject | None = None
     error: str | None = None
+    # The case as the scenario left it, and the pathway it ran on (for an export of it).
+    state: CaseState | None = field(default=None, repr=False, compare=False)
+    pathway: Pathway | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -247,6 +251,7 @@ def _run(name: str, s: Scenario, pathway: Pathway, catalog: PathwayCatalog) -> S
     end = s.now or (s.actions[-1].at if s.actions else s.case.scheduled_start)
     state, ev = service.evaluate(case_id, now=end)
     result.final = final_json(ev, events=len(state.history))
+    result.state, result.pathway = state, pathway
     return result
 
 
