@@ -190,6 +190,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request line and headers accepted (431 above).",
     )
+    eta_spread_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "Boards show a patient's estimated next time (in recovery, ready to go home) "
+            "only when its 80 % interval is at most this many minutes wide; 0 shows none."
+        ),
+    )
     token_cache_seconds: float = Field(
         default=5.0,
         ge=0,

@@ -22,8 +22,9 @@ from daycase.reports.facts import CaseFacts
 from daycase.reports.measures import Context, Placement
 from daycase.services.catalog import PathwayCatalog
 from daycase.services.centre_setup import example_yaml, setup_from_yaml
-from daycase.services.simulation import model_from
+from daycase.services.simulation import model_from, model_of
 from daycase.sim.check import check_day, coverage, turnovers
+from daycase.sim.eta import calibrate
 from daycase.sim.fit import Durations, Fitted
 from daycase.sim.model import Bookings, Centre, Model, Stay, Tally, simulate_day
 from tests.support.clock import CENTRE_TZ
@@ -154,3 +155,23 @@ def test_a_model_fitted_on_weeks_of_history_predicts_the_weeks_after() -> None:
     # take 4 (one standard error), so less than 85 % would say the model is off.
     assert last >= 85, [(c.day, c.last_discharge, c.band) for c in checks if not c.inside]
     assert census >= 85
+
+
+def test_estimated_times_are_calibrated_on_history_they_did_not_see() -> None:
+    """At every 10 min of each held-out stretch, the estimate a board would have made:
+    its 80 % interval holds the real time 80 % of the time, give or take 5."""
+    rng = np.random.default_rng(7)
+    facts, placements = history(70, rng)
+    context = Context(now=datetime(2026, 6, 1, tzinfo=UTC), tz=CENTRE_TZ, placements=placements)
+    cut = FIRST + timedelta(days=40)
+    fitted_on = [f for f in facts if f.day < cut]
+    setup = setup_from_yaml(example_yaml())
+    model, _ = model_of(
+        PathwayCatalog().get("kyphoplasty", "2.0"), setup, fitted_on, turnovers(fitted_on, context)
+    )
+    found = calibrate(model, [f for f in facts if f.day >= cut], spread_max_min=30)
+    assert found.predictions > 3000
+    assert found.coverage is not None
+    assert 75 <= found.coverage <= 85
+    assert found.shown_coverage is not None
+    assert 75 <= found.shown_coverage <= 85

@@ -64,18 +64,22 @@ def create_app(
         runtime.store.subscribe(runtime.hub.notify)
         ticking = asyncio.create_task(runtime.boards.keep_time(runtime.hub.notify))
         warming = asyncio.create_task(asyncio.to_thread(runtime.boards.warm, runtime.today()))
+        fitting = asyncio.create_task(runtime.etas.keep_fitted())
         # What start-up built lives as long as the process: the collector need not walk it
         # on every full collection (those pauses showed in the write path's p99).
         gc.freeze()
         try:
             yield
         finally:
-            ticking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticking
-            # A thread cannot be cancelled: let the warming finish before the store closes.
+            for task in (ticking, fitting):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            # A thread cannot be cancelled: let the warming and any fit finish before the
+            # store closes.
             with contextlib.suppress(Exception):
                 await warming
+            await asyncio.to_thread(runtime.etas.wait_idle)
             await runtime.hub.stop()
             if anchoring is not None:  # a last checkpoint, before the store closes
                 await anyio.to_thread.run_sync(anchoring.stop)

@@ -368,3 +368,10 @@ def validate_cmd(
         if ld is not None and census is not None
         else "No day had a patient go home to judge."
     )
+    c = checked.etas
+    if c.coverage is not None:
+        console.print(
+            f"Likely times (the boards' estimates): the 80 % interval held the real time in "
+            f"{c.coverage:.1f} % of {c.predictions} estimates over these days (goal 80 %, "
+            "give or take 5)."
+        )

@@ -22,11 +22,13 @@ from daycase.services.catalog import PathwayCatalog
 from daycase.services.centre import Centre, centre_from
 from daycase.services.centre_setup import CentreSetup, CentreSetupService, SetupVersion
 from daycase.services.displays import DisplayService
+from daycase.services.etas import EtaService
 from daycase.services.fhir import FhirService
 from daycase.services.live import LiveHub
 from daycase.services.reports import ReportService
 from daycase.services.schedule import Changed, ScheduleService
 from daycase.services.schedule_plan import Change
+from daycase.services.simulation import eta_model
 from daycase.services.views import board_row_json, family_row_json
 from daycase.store.accounts import SqlAccounts
 from daycase.store.audit_writer import close_writer
@@ -53,6 +55,7 @@ class Runtime:
     schedule: ScheduleService
     reports: ReportService
     fhir: FhirService
+    etas: EtaService
     clock: Clock
     tz: ZoneInfo
 
@@ -207,6 +210,11 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             clock,
             tz,
             days=SqlReportDays(store.engine),
+        ),
+        etas=EtaService(
+            lambda first, last: eta_model(runtime, first, last),
+            spread_max_min=settings.eta_spread_minutes,
+            today=lambda: runtime.today(),
         ),
         clock=clock,
         tz=tz,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -18,8 +18,10 @@ import numpy as np
 
 from daycase.pathways.schema import Pathway
 from daycase.reports.facts import CaseFacts
+from daycase.reports.measures import Context
 from daycase.services.centre_setup import CentreSetup
 from daycase.sim.check import DayCheck, check_day, turnovers
+from daycase.sim.eta import Calibration, calibrate
 from daycase.sim.fit import Durations, fit
 from daycase.sim.model import Centre, Model
 from daycase.sim.probe import Floors, floors
@@ -46,11 +48,34 @@ class Fitted:
     first: date
     last: date
     cases: int
+    facts: list[CaseFacts] = field(default_factory=list, repr=False, compare=False)
 
 
 def pathway_floors(pathway: Pathway) -> dict[int, Floors]:
     """The shortest stretches the pathway allows, by levels, from the engine itself."""
     return {k: floors(pathway, levels) for k, levels in REPRESENTATIVE_LEVELS.items()}
+
+
+def model_of(
+    pathway: Pathway, setup: CentreSetup, facts: list[CaseFacts], turnovers: list[float]
+) -> tuple[Model, dict[int, Floors]]:
+    """The durations fitted on `facts` and the pathway's floors: what a simulation and
+    the boards' estimated times draw from (no rooms or bays needed)."""
+    found = pathway_floors(pathway)
+    durations: Durations = fit(
+        pathway,
+        facts,
+        turnovers,
+        turnover_target=setup.turnover_target_min,
+        recovery_floor=found[1].recovery,
+        bays=len(setup.recovery_bays) or None,
+    )
+    model = Model(
+        durations,
+        procedure_floor={k: f.procedure for k, f in found.items()},
+        recovery_floor={k: f.recovery for k, f in found.items()},
+    )
+    return model, found
 
 
 def model_from(
@@ -70,20 +95,8 @@ def model_from(
         raise CannotSimulate(
             "the centre's set-up has no recovery bays: add them on the Centre page"
         )
-    found = pathway_floors(pathway)
-    durations: Durations = fit(
-        pathway,
-        facts,
-        turnovers,
-        turnover_target=setup.turnover_target_min,
-        recovery_floor=found[1].recovery,
-        bays=len(setup.recovery_bays),
-    )
-    model = Model(
-        durations,
-        procedure_floor={k: f.procedure for k, f in found.items()},
-        recovery_floor={k: f.recovery for k, f in found.items()},
-    )
+    model, found = model_of(pathway, setup, facts, turnovers)
+    durations = model.durations
     opens = min(r.opens.hour * 60 + r.opens.minute for r in setup.rooms)
     closes = max(r.closes.hour * 60 + r.closes.minute for r in setup.rooms)
     per_room = round(sum(placed.values()) / len(placed)) if placed else DEFAULT_CASES_PER_ROOM
@@ -102,11 +115,24 @@ def model_from(
     return model, centre, found
 
 
+def history(runtime: Runtime, first: date, last: date) -> tuple[list[CaseFacts], Context]:
+    """The report facts of the cases booked from `first` to `last`, and their schedule."""
+    runtime.reports.refresh(first, last)
+    return runtime.reports.read(first, last), runtime.reports.context(first, last)
+
+
+def eta_model(runtime: Runtime, first: date, last: date) -> tuple[Model, int, list[CaseFacts]]:
+    """What the boards' estimated times draw from: fitted on these days."""
+    facts, context = history(runtime, first, last)
+    model, _ = model_of(
+        runtime.centre.pathway(), runtime.setup.current().setup, facts, turnovers(facts, context)
+    )
+    return model, len(facts), facts
+
+
 def fitted(runtime: Runtime, *, first: date, last: date, days: int = 250) -> Fitted:
     """The centre's model fitted on the cases booked from `first` to `last`."""
-    runtime.reports.refresh(first, last)
-    facts = runtime.reports.read(first, last)
-    context = runtime.reports.context(first, last)
+    facts, context = history(runtime, first, last)
     gaps = turnovers(facts, context)
     placed = Counter(
         (p.room, f.day) for f in facts if (p := context.placements.get(f.case_id)) is not None
@@ -119,7 +145,7 @@ def fitted(runtime: Runtime, *, first: date, last: date, days: int = 250) -> Fit
         placed=dict(placed),
         days=days,
     )
-    return Fitted(model, centre, found, first, last, len(facts))
+    return Fitted(model, centre, found, first, last, len(facts), facts)
 
 
 # --- checking the simulation against what happened --------------------------------------
@@ -130,6 +156,7 @@ class Validation:
     fitted: Fitted
     days: list[DayCheck]
     replications: int
+    etas: Calibration
 
 
 def validate(
@@ -166,4 +193,10 @@ def validate(
         )
         for day in sorted(by_day)
     ]
-    return Validation(found, checks, replications)
+    judged = [f for cases in by_day.values() for f in cases]
+    return Validation(
+        found,
+        checks,
+        replications,
+        calibrate(found.model, judged, spread_max_min=runtime.settings.eta_spread_minutes),
+    )

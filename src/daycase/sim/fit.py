@@ -16,12 +16,14 @@ from datetime import date
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from daycase.pathways.schema import Pathway
 from daycase.reports.facts import CaseFacts
 
 MIN_SAMPLES = 20
+# A stretch this close to the pathway's floor ended because the floor did (censored).
+FLOOR_TOLERANCE_MIN = 2.0
 # Where history is thin: the spread (sigma of the log) of a typical surgical duration.
 PRIOR_SIGMA = 0.3
 LEVEL_GROUPS = (1, 2, 3)  # 3 stands for three or more
@@ -91,14 +93,44 @@ class Durations:
         ]
 
 
-def fit_lognormal(name: str, values: Iterable[float], prior_median: float) -> Fitted:
+def fit_lognormal(
+    name: str, values: Iterable[float], prior_median: float, *, floor: float | None = None
+) -> Fitted:
     """Maximum likelihood (scipy, location 0) on the positive values; the prior when
-    fewer than `MIN_SAMPLES` remain."""
+    fewer than `MIN_SAMPLES` remain.
+
+    With a `floor` (the pathway's shortest stretch), a value at the floor (within
+    `FLOOR_TOLERANCE_MIN`) says only that the patient was ready by then: the stretch
+    would have been that long or shorter. Such values are censored in the likelihood,
+    not taken as lengths; taken as lengths they pile up at the floor and make the fitted
+    spread too narrow, and the intervals built on it too confident."""
     data = np.asarray([v for v in values if v > 0], dtype=float)
     if len(data) < MIN_SAMPLES:
         return Fitted(name, "lognormal", math.log(prior_median), PRIOR_SIGMA, len(data), "pathway")
     sigma, _, scale = stats.lognorm.fit(data, floc=0)
-    return Fitted(name, "lognormal", math.log(scale), float(sigma), len(data), "history")
+    mu = math.log(scale)
+    if floor is not None:
+        at_floor = data <= floor + FLOOR_TOLERANCE_MIN
+        if at_floor.any() and not at_floor.all():
+            mu, sigma = _censored(np.log(data[~at_floor]), np.log(data[at_floor]), mu, sigma)
+    return Fitted(name, "lognormal", float(mu), float(sigma), len(data), "history")
+
+
+def _censored(
+    seen: np.ndarray, at_most: np.ndarray, mu: float, sigma: float
+) -> tuple[float, float]:
+    """The normal (of the logs) that best explains `seen` exactly and `at_most` as upper
+    bounds: maximum likelihood from the plain fit's start."""
+
+    def minus_log_likelihood(theta: np.ndarray) -> float:
+        m, log_s = float(theta[0]), float(theta[1])
+        s = math.exp(log_s)
+        return -float(stats.norm.logpdf(seen, m, s).sum() + stats.norm.logcdf(at_most, m, s).sum())
+
+    found = optimize.minimize(
+        minus_log_likelihood, np.asarray([mu, math.log(sigma)]), method="Nelder-Mead"
+    )
+    return float(found.x[0]), math.exp(float(found.x[1]))
 
 
 def fit_normal(name: str, values: Iterable[float], prior_mean: float, prior_sd: float) -> Fitted:
@@ -186,7 +218,10 @@ def fit(
         preop=fit_lognormal("preop", preop, 60.0),
         procedure=procedure,
         recovery=fit_lognormal(
-            "recovery", gaps("out_of_room", "ready", facts), recovery_floor + 30
+            "recovery",
+            gaps("out_of_room", "ready", facts),
+            recovery_floor + 30,
+            floor=recovery_floor,
         ),
         going=fit_lognormal("going", gaps("ready", "outcome", home), 15.0),
         turnover=fit_lognormal("turnover", turnovers, turnover_target),

@@ -21,6 +21,7 @@ from daycase.services.access import Reader, reader_of
 from daycase.services.accounts import SignInRefused
 from daycase.services.board import BoardRow
 from daycase.services.calls import calls_to_make
+from daycase.services.etas import FAMILY_CAVEAT, family_words
 from daycase.services.passwords import HashingBusy
 from daycase.services.runtime import Runtime
 from daycase.web import session as sess
@@ -233,6 +234,12 @@ def family_screen(runtime: Runtime, on: date, chosen: int | None = None) -> dict
     patients still here first."""
     now = runtime.now()
     rows = runtime.boards.family_board(on, now=now, ended_last=True)
+    day = runtime.boards.day_facts(on, now=now)
+    codes = {row.case_id: row.family_code for row, _ in day}
+    expected = {
+        codes[case_id]: family_words(eta, runtime.tz)
+        for case_id, eta in runtime.etas.for_rows(day, now=now).items()
+    }
     pages = max(1, math.ceil(len(rows) / FAMILY_ROWS))
     if chosen is not None and 1 <= chosen <= pages:
         page = chosen - 1
@@ -240,6 +247,8 @@ def family_screen(runtime: Runtime, on: date, chosen: int | None = None) -> dict
         page = int(now.timestamp() // FAMILY_PAGE_S) % pages
     return {
         "rows": rows[page * FAMILY_ROWS : (page + 1) * FAMILY_ROWS],
+        "expected": expected,
+        "caveat": FAMILY_CAVEAT if expected else None,
         "page": page + 1,
         "pages": pages,
     }

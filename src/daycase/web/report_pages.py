@@ -108,6 +108,7 @@ def _page(request: Request, runtime: Runtime, user: User, measure: str | None) -
         form=query,
         suffix=("?" + urlencode(query)) if query else "",
         staff=runtime.centre.is_staff(user.role),
+        etas=runtime.etas.current,
         rooms=runtime.setup.current().setup.rooms,
     )
 

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from daycase.api.deps import RuntimeDep
 from daycase.services.accounts import User
+from daycase.services.etas import staff_words
 from daycase.services.runtime import Runtime
 from daycase.services.schedule import DURATION_ROLES, describe
 from daycase.services.schedule_plan import (
@@ -185,9 +186,12 @@ def change_words(change: str, plan: DayPlan, runtime: Runtime) -> str:
 
 def _context(runtime: Runtime, user: User | None, plan: DayPlan) -> dict[str, Any]:
     setup = runtime.setup.current().setup
+    now = runtime.now()
+    etas = runtime.etas.for_rows(runtime.boards.day_facts(plan.day, now=now), now=now)
     return {
         "user": user,
         "plan": plan,
+        "likely": {case_id: staff_words(eta, runtime.tz) for case_id, eta in etas.items()},
         "day": plan.day,
         "today": runtime.today(),
         "setup": setup,
