@@ -33,7 +33,7 @@ HISTORY = ("--from", DAYS[0].isoformat(), "--to", DAYS[1].isoformat())
 
 
 def test_a_year_beside_a_what_if_with_its_files(url: str, tmp_path: Path) -> None:
-    out_json, out_csv = tmp_path / "sim.json", tmp_path / "sim.csv"
+    out_json, out_csv, out_svg = (tmp_path / f"sim.{kind}" for kind in ("json", "csv", "svg"))
     done = daycase(
         "simulate",
         *HISTORY,
@@ -48,6 +48,8 @@ def test_a_year_beside_a_what_if_with_its_files(url: str, tmp_path: Path) -> Non
         str(out_json),
         "--csv",
         str(out_csv),
+        "--svg",
+        str(out_svg),
         "--db",
         url,
         env=NEW_YORK,
@@ -68,6 +70,10 @@ def test_a_year_beside_a_what_if_with_its_files(url: str, tmp_path: Path) -> Non
     assert {r["scenario"] for r in rows} == {"today", "what_if"}
     today = {r["figure"]: float(r["mean"]) for r in rows if r["scenario"] == "today"}
     assert today["cases done a day"] > 0
+    svg = out_svg.read_text(encoding="utf-8")
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert "Patients who wait for a recovery bay" in svg
+    assert ">1 bay<" in svg
 
 
 @pytest.mark.parametrize(

@@ -135,7 +135,7 @@ def test_a_pathway_change_moves_recovery_with_no_simulation_code_changed() -> No
         assert found[1].recovery == minutes
         centre = replace(centre, cases_per_room=6)
         results[minutes] = {f.name: f for f in run(centre, model, replications=8, seed=4).figures}
-    bays = [results[m]["recovery bay utilisation"] for m in (60, 90)]
+    bays = [results[m]["recovery bay use, of opening hours"] for m in (60, 90)]
     waits = [results[m]["patients waiting for a bay"] for m in (60, 90)]
     assert bays[1].low > bays[0].high
     assert waits[1].mean > waits[0].mean

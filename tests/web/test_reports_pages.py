@@ -94,3 +94,33 @@ def test_a_clinical_lead_reads_on_a_phone_and_a_nurse_may_not(reports_site: Site
     expect(nurse.get_by_role("link", name="Reports")).to_have_count(0)
     page.goto(reports_site.url("/board"))
     expect(page.get_by_role("link", name="Reports")).to_be_visible()
+
+
+def test_a_manager_tries_a_bay_fewer_and_reads_the_curve(reports_site: Site) -> None:
+    page = reports_site.page_as("admin", path="/board")
+    page.get_by_role("link", name="Simulation").click()
+    expect(page.get_by_role("heading", name="Capacity simulation")).to_be_visible()
+    expect(page.get_by_text("Fitted on 16 cases")).to_be_visible()
+    expect(
+        page.get_by_role("columnheader", name="Today: 4 rooms, 6 bays, 4 cases a room")
+    ).to_be_visible()
+    page.get_by_label("Recovery bays").fill("2")
+    page.get_by_label("Days per run").fill("10")
+    page.get_by_role("button", name="Simulate").click()
+    expect(
+        page.get_by_role("columnheader", name="What if: 4 rooms, 2 bays, 4 cases a room")
+    ).to_be_visible()
+    waiting = page.get_by_role("row").filter(has_text="patients waiting for a bay")
+    expect(waiting).to_be_visible()
+    chart = page.locator("figure.chart svg[role=img]")
+    expect(chart).to_have_count(1)
+    expect(page.locator("figure.chart table")).to_contain_text("1 bay")
+    violations = [v for v in run_axe(page, "simulation") if v.impact in ("serious", "critical")]
+    assert violations == [], [v.line() for v in violations]
+    screenshot(page, "simulation")
+    page.goto(reports_site.url("/simulation?bays=0&reps=many"))
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Recovery bays: a whole number from 1 to 200")
+    expect(alert).to_contain_text("Runs: a whole number from 5 to 100")
+    nurse = reports_site.page_as("nurse", path="/simulation")
+    expect(nurse.get_by_role("heading", name="Not available for this sign-in")).to_be_visible()

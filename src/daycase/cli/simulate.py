@@ -4,7 +4,8 @@ With no what-if it prints what the centre as set up and booked today would do ov
 year, each figure with its 95 % interval, and what the simulation drew from. A what-if
 (`--bays +1`, `--rooms 5`, `--turnover 15`, `--cases-per-room +1`) is run beside it with
 the same seed. `--curve` adds the chance of waiting for a recovery bay against
-the number of bays. `--json`, `--csv` and `--svg` write the results to files.
+the number of bays. `--json` and `--csv` write the results to files, `--svg` the bays
+curve as a chart (drawn as the pages draw theirs).
 
 Exit codes: 0 done; 1 an option was refused or the centre cannot be simulated (named);
 2 the database could not be opened.
@@ -98,6 +99,9 @@ def simulate_cmd(
         Path | None, typer.Option("--json", help="Write the results as JSON.")
     ] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the figures as CSV.")] = None,
+    svg_out: Annotated[
+        Path | None, typer.Option("--svg", help="Write the bays curve as an SVG chart.")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Simulate a year of the centre as booked today; compare a what-if beside it."""
@@ -151,7 +155,7 @@ def simulate_cmd(
             else None
         )
     points = []
-    if curve:
+    if curve or svg_out is not None:
         counts = list(range(1, max(centre.bays + 2, 2 * centre.rooms) + 1))
         points = bays_curve(centre, model, bays=counts, replications=max(10, reps // 5), seed=seed)
     _print(found, today_result, if_result, what_if if asked else None, points)
@@ -161,6 +165,11 @@ def simulate_cmd(
             json_out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
         if csv_out is not None:
             _write_csv(csv_out, today_result, if_result)
+        if svg_out is not None:
+            from daycase.services.simulation import curve_chart
+            from daycase.web.common import chart_svg
+
+            svg_out.write_text(chart_svg(curve_chart(points)), encoding="utf-8")
     except OSError as bad:
         err.print(f"[red]output[/]: cannot write ({bad.strerror})", highlight=False)
         raise typer.Exit(1) from None

@@ -8,10 +8,13 @@ and describes the centre as it is booked today (`daycase.sim.model.Centre`).
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +22,7 @@ import numpy as np
 from daycase.pathways.schema import Pathway
 from daycase.reports.facts import CaseFacts
 from daycase.reports.measures import Context
+from daycase.reports.model import BarChart
 from daycase.services.centre_setup import CentreSetup
 from daycase.sim.check import DayCheck, check_day, turnovers
 from daycase.sim.eta import Calibration, calibrate
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 # A case of each number of levels the probe asks the engine about.
 REPRESENTATIVE_LEVELS = {1: ["L1"], 2: ["T12", "L1"], 3: ["L1", "L2", "L3"]}
 DEFAULT_CASES_PER_ROOM = 4
+MIN_GAPS = 10  # bookings in a room one after another, before their spacing is the centre's
 
 
 class CannotSimulate(ValueError):
@@ -49,6 +54,22 @@ class Fitted:
     last: date
     cases: int
     facts: list[CaseFacts] = field(default_factory=list, repr=False, compare=False)
+
+
+def curve_chart(points: Sequence[tuple[int, float, float, float]]) -> BarChart:
+    """The bays curve as a report chart: the share of patients who wait, per bays."""
+    return BarChart(
+        title="Patients who wait for a recovery bay, by number of bays",
+        description=(
+            "The share of patients who wait in the procedure room for a recovery bay, for "
+            "each number of bays, with today's rooms and bookings."
+        ),
+        unit="%",
+        bars=tuple(
+            (f"{count} bay{'s' if count > 1 else ''}", round(mean, 1))
+            for count, mean, _, _ in points
+        ),
+    )
 
 
 def pathway_floors(pathway: Pathway) -> dict[int, Floors]:
@@ -86,9 +107,12 @@ def model_from(
     *,
     placed: dict[tuple[str, date], int],
     days: int,
+    booked_every: float | None = None,
 ) -> tuple[Model, Centre, dict[int, Floors]]:
     """The model and the centre as booked, from facts and the set-up (pure: tests give
-    synthetic history here)."""
+    synthetic history here). The template day books each room's cases `booked_every`
+    minutes apart (the centre's own median gap between bookings in a room), or, with no
+    such history, the expected time in the room and the median turnover."""
     if not setup.rooms:
         raise CannotSimulate("the centre's set-up has no rooms: add them on the Centre page")
     if not setup.recovery_bays:
@@ -102,7 +126,7 @@ def model_from(
     per_room = round(sum(placed.values()) / len(placed)) if placed else DEFAULT_CASES_PER_ROOM
     mix = durations.levels_mix
     in_room = sum(mix.get(k, 0.0) * durations.procedure[k].median for k in (1, 2, 3))
-    slot = 5 * math.ceil((in_room + durations.turnover.median) / 5)
+    slot = 5 * math.ceil((booked_every or in_room + durations.turnover.median) / 5)
     centre = Centre(
         rooms=len(setup.rooms),
         bays=len(setup.recovery_bays),
@@ -137,6 +161,16 @@ def fitted(runtime: Runtime, *, first: date, last: date, days: int = 250) -> Fit
     placed = Counter(
         (p.room, f.day) for f in facts if (p := context.placements.get(f.case_id)) is not None
     )
+    starts: dict[tuple[str, date], list[datetime]] = {}
+    for f in facts:
+        if (p := context.placements.get(f.case_id)) is not None:
+            starts.setdefault((p.room, f.day), []).append(f.scheduled_start)
+    gaps_booked = [
+        (b - a).total_seconds() / 60
+        for times in starts.values()
+        for a, b in itertools.pairwise(sorted(times))
+        if b > a
+    ]
     model, centre, found = model_from(
         runtime.centre.pathway(),
         runtime.setup.current().setup,
@@ -144,6 +178,7 @@ def fitted(runtime: Runtime, *, first: date, last: date, days: int = 250) -> Fit
         gaps,
         placed=dict(placed),
         days=days,
+        booked_every=statistics.median(gaps_booked) if len(gaps_booked) >= MIN_GAPS else None,
     )
     return Fitted(model, centre, found, first, last, len(facts), facts)
 

@@ -327,12 +327,12 @@ def summarise(centre: Centre, tallies: Sequence[Tally]) -> Result:
         ("cases done a day", "cases", per_day(lambda t: t.done)),
         ("cancelled on the day", "cases a day", per_day(lambda t: t.booked - t.done)),
         (
-            "room utilisation",
+            "room use, of opening hours",
             "%",
             [100 * t.room_busy / (t.days * centre.rooms * open_min) for t in tallies],
         ),
         (
-            "recovery bay utilisation",
+            "recovery bay use, of opening hours",
             "%",
             [100 * t.bay_busy / (t.days * centre.bays * open_min) for t in tallies],
         ),
@@ -373,13 +373,25 @@ def _interval(values: Sequence[float]) -> tuple[float, float, float]:
 
 
 def bays_curve(
-    centre: Centre, model: Model, *, bays: Sequence[int], replications: int, seed: int = 0
+    centre: Centre,
+    model: Model,
+    *,
+    bays: Sequence[int],
+    replications: int,
+    seed: int = 0,
+    workers: int | None = None,
 ) -> list[tuple[int, float, float, float]]:
     """(bays, chance a patient waits for one, its interval) for each number of bays: where
     the knee is."""
     found = []
     for count in bays:
-        result = run(replace(centre, bays=count), model, replications=replications, seed=seed)
+        result = run(
+            replace(centre, bays=count),
+            model,
+            replications=replications,
+            seed=seed,
+            workers=workers,
+        )
         wait = next(f for f in result.figures if f.name == "patients waiting for a bay")
         found.append((count, wait.mean, wait.low, wait.high))
     return found

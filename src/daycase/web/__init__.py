@@ -23,6 +23,7 @@ def install_web(app: FastAPI) -> None:
         patient_pages,
         report_pages,
         room_pages,
+        sim_pages,
         user_pages,
     )
     from daycase.web.common import LoginRequired, NotAllowed, render
@@ -40,6 +41,7 @@ def install_web(app: FastAPI) -> None:
         centre_pages,
         room_pages,
         report_pages,
+        sim_pages,
         user_pages,
     ):
         app.include_router(module.router)

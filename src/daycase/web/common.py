@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from daycase.api.deps import RuntimeDep
+from daycase.reports.model import Chart
 from daycase.services.accounts import User
 from daycase.services.runtime import Runtime
 from daycase.web import session as sess
@@ -135,3 +136,15 @@ def with_login_csrf(
     page = render(request, runtime, name, status, login_csrf=value, **ctx)
     sess.set_login_csrf(page, request, value)
     return page
+
+
+def chart_svg(chart: Chart) -> str:
+    """One report chart as a standalone SVG document, drawn by the same `_charts.html`
+    macros as the pages (for files the command line writes)."""
+    template = TEMPLATES.env.from_string(
+        '{% import "_charts.html" as charts %}{{ charts.chart(c, "chart") }}'
+    )
+    figure = template.render(c=chart)
+    start, end = figure.index("<svg"), figure.index("</svg>") + len("</svg>")
+    svg = figure[start:end]
+    return svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1) + "\n"
