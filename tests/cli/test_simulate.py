@@ -73,7 +73,7 @@ def test_a_year_beside_a_what_if_with_its_files(url: str, tmp_path: Path) -> Non
     svg = out_svg.read_text(encoding="utf-8")
     assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
     assert "Patients who wait for a recovery bay" in svg
-    assert ">1 bay<" in svg
+    assert ">1 bay (0.25 a room)<" in svg
 
 
 @pytest.mark.parametrize(

@@ -114,7 +114,7 @@ def test_a_manager_tries_a_bay_fewer_and_reads_the_curve(reports_site: Site) -> 
     expect(waiting).to_be_visible()
     chart = page.locator("figure.chart svg[role=img]")
     expect(chart).to_have_count(1)
-    expect(page.locator("figure.chart table")).to_contain_text("1 bay")
+    expect(page.locator("figure.chart table")).to_contain_text("1 bay (0.25 a room)")
     violations = [v for v in run_axe(page, "simulation") if v.impact in ("serious", "critical")]
     assert violations == [], [v.line() for v in violations]
     screenshot(page, "simulation")

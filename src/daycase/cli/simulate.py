@@ -169,7 +169,7 @@ def simulate_cmd(
             from daycase.services.simulation import curve_chart
             from daycase.web.common import chart_svg
 
-            svg_out.write_text(chart_svg(curve_chart(points)), encoding="utf-8")
+            svg_out.write_text(chart_svg(curve_chart(points, centre.rooms)), encoding="utf-8")
     except OSError as bad:
         err.print(f"[red]output[/]: cannot write ({bad.strerror})", highlight=False)
         raise typer.Exit(1) from None

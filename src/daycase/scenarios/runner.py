@@ -23,6 +23,7 @@ from daycase.scenarios.schema import Action, Expect, Scenario
 from daycase.services.cases import CaseService
 from daycase.services.catalog import PathwayCatalog, UnknownPathway
 from daycase.services.views import final_json
+from daycase.sim.day import ScriptClock
 from daycase.store.memory import MemoryEventStore
 from daycase.types import JSONObject
 
@@ -64,14 +65,6 @@ class ScenarioResult:
         if self.error is not None:
             out["error"] = self.error
         return out
-
-
-class _Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def load_scenario(
@@ -210,7 +203,7 @@ def run_file(path: str | Path, *, pathway_path: str | None = None) -> ScenarioRe
 def _run(name: str, s: Scenario, pathway: Pathway, catalog: PathwayCatalog) -> ScenarioResult:
     result = ScenarioResult(file=name)
     first_at = s.actions[0].at if s.actions else s.case.scheduled_start
-    clock = _Clock(min(first_at, s.case.scheduled_start))
+    clock = ScriptClock(min(first_at, s.case.scheduled_start))
     service = CaseService(MemoryEventStore(), catalog=catalog, clock=clock)
     opened = service.open_case(
         OpenCase(

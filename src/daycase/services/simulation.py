@@ -56,8 +56,9 @@ class Fitted:
     facts: list[CaseFacts] = field(default_factory=list, repr=False, compare=False)
 
 
-def curve_chart(points: Sequence[tuple[int, float, float, float]]) -> BarChart:
-    """The bays curve as a report chart: the share of patients who wait, per bays."""
+def curve_chart(points: Sequence[tuple[int, float, float, float]], rooms: int) -> BarChart:
+    """The bays curve as a report chart: the share of patients who wait, per number of
+    bays (and bays per room, where the knee shows)."""
     return BarChart(
         title="Patients who wait for a recovery bay, by number of bays",
         description=(
@@ -66,7 +67,7 @@ def curve_chart(points: Sequence[tuple[int, float, float, float]]) -> BarChart:
         ),
         unit="%",
         bars=tuple(
-            (f"{count} bay{'s' if count > 1 else ''}", round(mean, 1))
+            (f"{count} bay{'s' if count > 1 else ''} ({count / rooms:.2g} a room)", round(mean, 1))
             for count, mean, _, _ in points
         ),
     )

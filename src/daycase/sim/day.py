@@ -392,7 +392,8 @@ def day_script(
 
 
 class ScriptClock:
-    """The demo's clock: each entry is recorded at the moment it happens."""
+    """The clock of a scripted day (the demo's, the scenario runner's): set to each
+    entry's moment, so each is recorded as it happens."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now

@@ -89,7 +89,7 @@ def simulation_page(request: Request, runtime: RuntimeDep, user: ReportPage) -> 
         replications=5,
         workers=1,
     )
-    chart = curve_chart(curve)
+    chart = curve_chart(curve, centre.rooms)
     return render(
         request,
         runtime,
