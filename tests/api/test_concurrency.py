@@ -187,7 +187,7 @@ class CountingStore:
     def family_codes(self, *, on: date) -> set[str]:
         return self.inner.family_codes(on=on)
 
-    def day_signature(self, *, on: date) -> tuple[int, int]:
+    def day_signature(self, *, on: date) -> tuple[int, int, int]:
         return self.inner.day_signature(on=on)
 
     def cases_between(self, first: date, last: date) -> list[CaseSummary]:

@@ -212,8 +212,11 @@ def test_the_server_takes_the_hospitals_schedule(server: Server) -> None:
     assert forbidden.json()["resourceType"] == "OperationOutcome"
 
 
-def test_cases_changed_since_a_moment_as_bulk_data(url: str, tmp_path: Path) -> None:
+def test_cases_changed_since_a_moment_as_bulk_data(
+    server: Server, url: str, tmp_path: Path
+) -> None:
     """An export `--since` the last one's `transactionTime` holds what changed between."""
+    server.token("front_desk")  # the user the import books as
     first = tmp_path / "first"
     before_all = "2026-11-25T00:00:00-05:00"
     done = daycase(
@@ -224,12 +227,7 @@ def test_cases_changed_since_a_moment_as_bulk_data(url: str, tmp_path: Path) -> 
     assert manifest["request"] == f"daycase fhir export --ndjson --since {before_all}"
     encounters = {o["type"]: o["count"] for o in manifest["output"]}["Encounter"]
     assert encounters >= 6
-    quiet = tmp_path / "quiet"
-    nothing = daycase(
-        "fhir", "export", "--since", manifest["transactionTime"], "--out", str(quiet), "--db", url
-    )
-    assert nothing.returncode == 0, nothing.stderr
-    assert "0 bundle(s) written" in nothing.stderr
+    demo_day = set(case_ids_of_day(url, tmp_path))
     path = tmp_path / "schedule.json"
     path.write_text(
         json.dumps(roomless(schedule({"ident": "SINCE-1", "start": tomorrow_at_eight()}))),
@@ -251,7 +249,26 @@ def test_cases_changed_since_a_moment_as_bulk_data(url: str, tmp_path: Path) -> 
         url,
     )
     assert found.returncode == 0, found.stderr
-    assert case_ids(later) == [case_id]
+    assert case_id in case_ids(later)
+    assert not demo_day & set(case_ids(later))  # recorded on the demo day, long before
+    future = daycase(
+        "fhir",
+        "export",
+        "--since",
+        "2099-01-01T00:00:00+00:00",
+        "--out",
+        str(tmp_path / "none"),
+        "--db",
+        url,
+    )
+    assert future.returncode == 0, future.stderr
+    assert "0 bundle(s) written" in future.stderr
+
+
+def case_ids_of_day(url: str, tmp_path: Path) -> list[str]:
+    out = tmp_path / "day"
+    daycase("fhir", "export", "--day", DAY.isoformat(), "--out", str(out), "--db", url)
+    return case_ids(out)
 
 
 def test_the_command_line_imports_a_schedule(url: str, tmp_path: Path) -> None:

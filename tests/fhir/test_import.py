@@ -21,6 +21,7 @@ from daycase.services.centre_setup import example_yaml, setup_from_yaml
 from daycase.services.fhir import ImportRefused, import_schedule
 from daycase.services.runtime import Runtime, open_runtime
 from tests.engine.builders import data_for, role_of, uneventful_path
+from tests.factories import opened
 from tests.fhir.cases import START, TZ, schedule
 from tests.support.databases import database
 
@@ -344,3 +345,50 @@ def test_two_hundred_appointments_in_one_bundle_and_again(centre: tuple[Runtime,
     assert sum(len(rt.store.load(c)) for _, _, c in again.outcomes if c) == events == 200
     plan = rt.schedule.plan(START.date())
     assert [len(r.slots) for r in plan.rooms] == [5, 5, 5, 5]
+
+
+def test_a_move_onto_a_day_that_holds_its_family_code_is_refused_whole(
+    centre: tuple[Runtime, Clock],
+) -> None:
+    """The clash is known before anything is written: nothing of the bundle is stored."""
+    rt, _ = centre
+    [(_, _, case_id)] = import_schedule(rt, schedule({}), by=DESK).outcomes
+    assert case_id is not None
+    state = rt.cases.state(case_id)
+    assert state.opened is not None
+    code = state.opened.family_code
+    next_day = START + timedelta(days=1)
+    rt.store.append([opened("other", scheduled_start=next_day, family_code=code)], expected_seq=0)
+    moved = {"start": (next_day + timedelta(hours=2)).isoformat()}
+    new = {"ident": "A-9", "mrn": "H-9"}
+    with pytest.raises(ImportRefused) as refused:
+        import_schedule(rt, schedule(moved, new), by=DESK)
+    assert refused.value.problems == [
+        f"entry[3] Appointment.start: another case on {next_day.date()} already has this "
+        f"case's family code {code}; cancel this booking and book the patient again for "
+        "that day"
+    ]
+    assert cases_on_the_day(rt) == [case_id]
+    assert [c.case_id for c in rt.store.cases(on=next_day.date())] == ["other"]
+
+
+def test_a_move_the_new_days_schedule_would_refuse_moves_nothing(
+    centre: tuple[Runtime, Clock],
+) -> None:
+    """The patient is booked in another room at the new time: the case stays where it was,
+    with no move in its history and none on either day's schedule."""
+    rt, _ = centre
+    next_day = START + timedelta(days=1)
+    here = {"ident": "A-0", "mrn": "H-0"}
+    there = {"ident": "A-1", "mrn": "H-0", "start": next_day.isoformat(), "room": "IR suite 1"}
+    [(_, _, case_id), _] = import_schedule(rt, schedule(here, there), by=DESK).outcomes
+    assert case_id is not None
+    versions = [len(rt.schedule.history(d)) for d in (START.date(), next_day.date())]
+    with pytest.raises(ImportRefused) as refused:
+        import_schedule(rt, schedule({**here, "start": next_day.isoformat()}, there), by=DESK)
+    [problem] = refused.value.problems
+    assert problem.startswith("entry[3] Appointment.start: Ada Lane")
+    state = rt.cases.state(case_id)
+    assert not any(isinstance(e, CaseRescheduled) for e in state.history)
+    assert cases_on_the_day(rt) == [case_id]
+    assert [len(rt.schedule.history(d)) for d in (START.date(), next_day.date())] == versions

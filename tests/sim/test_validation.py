@@ -173,5 +173,6 @@ def test_estimated_times_are_calibrated_on_history_they_did_not_see() -> None:
     assert found.predictions > 3000
     assert found.coverage is not None
     assert 75 <= found.coverage <= 85
+    # Those narrow enough to show are a few hundred, of a few hundred stretches: looser.
     assert found.shown_coverage is not None
-    assert 75 <= found.shown_coverage <= 85
+    assert 70 <= found.shown_coverage <= 90

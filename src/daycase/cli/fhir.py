@@ -16,7 +16,7 @@ refused (each problem named; nothing stored); 2 the database could not be opened
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +26,7 @@ from rich.progress import Progress
 
 from daycase.cli.ops import DbOption, db_url
 
+COMMIT_MARGIN = timedelta(minutes=1)
 fhir_app = typer.Typer(help="FHIR R4 exchange with the hospital record.", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -100,7 +101,10 @@ def export_cmd(
         )
         raise typer.Exit(1)
     runtime = _runtime(db_url(db))
-    started = runtime.now()  # before any read, by the clock writes are stamped with
+    # Before any read, by the clock writes are stamped with, less the time a write may
+    # take from its stamp to its commit: the next export `--since` it may repeat a case
+    # (receivers replace by id), never miss one.
+    started = runtime.now() - COMMIT_MARGIN
     bundles: list[tuple[str, dict[str, Any]]] = []
     try:
         try:

@@ -89,14 +89,14 @@ class _DayView:
     """A day's kept rows as of `signature`, good until a row's time comes (`valid_until`);
     `memo` holds what was made of them, good until a row's minutes turn over."""
 
-    signature: tuple[int, int]
+    signature: tuple[int, int, int]
     kept: list[_Kept]
     built_at: datetime
     valid_until: datetime | None
     minutes_until: datetime | None
     memo: dict[Hashable, object] = field(default_factory=dict)
 
-    def current(self, signature: tuple[int, int], now: datetime) -> bool:
+    def current(self, signature: tuple[int, int, int], now: datetime) -> bool:
         return (
             self.signature == signature
             and self.built_at <= now

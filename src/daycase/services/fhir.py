@@ -165,6 +165,7 @@ def _import(runtime: Runtime, bundle: Any, by: User) -> Imported:
     actor = Actor(name=by.name, role=by.role)
     now = runtime.now()
     plan: list[tuple[Booking, str | None]] = []  # each booking with its room id
+    claimed: dict[date, set[str]] = {}  # family codes this bundle moves onto each day
     for b in bookings:
         where = f"entry[{b.entry}] Appointment"
         room_id = None
@@ -186,13 +187,17 @@ def _import(runtime: Runtime, bundle: Any, by: User) -> Imported:
                 problems += _cancel_problems(runtime, state, b, actor, now)
             else:
                 problems += _changed_problems(where, state, b)
-                problems += _move_problems(runtime, state, b, actor, now)
+                problems += _move_problems(runtime, state, b, actor, now, claimed)
         plan.append((b, room_id))
     if problems:
         raise ImportRefused(problems)
-    outcomes: list[tuple[int, str, str | None]] = []
-    for b, room_id in plan:
-        outcomes.append(_apply(runtime, b, room_id, known.get(b.key), actor, now, by))
+    # Bookings of cases already here first (moves, cancellations), then new cases: a new
+    # case's family code is then drawn clear of every code moved onto its day.
+    plan.sort(key=lambda item: known.get(item[0].key) is None)
+    outcomes = sorted(
+        (_apply(runtime, b, room_id, known.get(b.key), actor, now, by) for b, room_id in plan),
+        key=lambda outcome: outcome[0],
+    )
     entries = len(bundle.get("entry", [])) if isinstance(bundle, dict) else 0
     return Imported(outcomes, entries)
 
@@ -229,17 +234,36 @@ def _moves(state: CaseState, b: Booking) -> bool:
 
 
 def _move_problems(
-    runtime: Runtime, state: CaseState, b: Booking, actor: Actor, now: datetime
+    runtime: Runtime,
+    state: CaseState,
+    b: Booking,
+    actor: Actor,
+    now: datetime,
+    claimed: dict[date, set[str]],
 ) -> list[str]:
     """The case's own decision on moving to the booking's new start, made without writing
-    it (the family code's clash on another day is checked when the move is written)."""
+    it, and the family code's clash on another day: with a case booked there, or with
+    another case this bundle moves there."""
     if not _moves(state, b):
         return []
     decided = decide_reschedule(
         runtime.cases.pathway_of(state), state, _move_command(b, actor), event_id="check", now=now
     )
+    where = f"entry[{b.entry}] Appointment.start"
     if isinstance(decided, Refusal):
-        return [f"entry[{b.entry}] Appointment.start: {m}" for m in decided.messages]
+        return [f"{where}: {m}" for m in decided.messages]
+    opened = state.opened
+    assert opened is not None
+    day = decided.scheduled_start.date()
+    if day == opened.scheduled_start.date():
+        return []
+    taken = claimed.setdefault(day, set())
+    if opened.family_code in taken or opened.family_code in runtime.store.family_codes(on=day):
+        return [
+            f"{where}: another case on {day} already has this case's family code "
+            f"{opened.family_code}; cancel this booking and book the patient again for that day"
+        ]
+    taken.add(opened.family_code)
     return []
 
 

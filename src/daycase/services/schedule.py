@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ from daycase.services.centre_setup import CentreSetupService
 from daycase.services.schedule_plan import (
     AddDelay,
     Cancel,
+    Cases,
     Change,
     DayPlan,
     DaySchedule,
@@ -126,19 +127,33 @@ class ScheduleService:
         The case's own rules decide whether it may move (`CaseRescheduled`: only before
         anything is recorded). It then takes its place among the waiting cases of its room
         (or of `room`) by booked time; on another day it leaves the old day's schedule, and
-        a duration the proceduralist set goes with it."""
+        a duration the proceduralist set goes with it. Its place on the new day is tried
+        first, without storing anything: a move the schedule would refuse (the patient
+        expected in two places) is refused before the case is moved."""
         if not self._is_staff(actor.role):
             raise ScheduleRefused(["Only staff change the schedule"], kind="role")
         before = self._day(case_id)
+        on = start.date()
+        old, _ = self._latest(before)
+        room = room or old.room_of(case_id)
+        minutes = old.durations.get(case_id)
+        arrive = self._arrival(case_id, start, room, minutes, actor)
+        if arrive is not None:
+            now = self._clock()
+            kept = next(
+                (p for p in self._boards.day_facts(before, now=now) if p[0].case_id == case_id),
+                None,
+            )
+            if kept is not None:  # as it would stand on the new day, at its new start
+                coming = {case_id: (replace(kept[0], scheduled_start=start), kept[1])}
+                self._commit(
+                    on, arrive, actor=actor, describe=lambda _: "", extra=coming, store=False
+                )
         moved = self._cases.reschedule(
             case_id, RescheduleCase(actor=actor, scheduled_start=start, reason=reason)
         )
         if isinstance(moved, Refusal):
             raise ScheduleRefused(list(moved.messages), kind=moved.kind)
-        on = start.date()
-        old, _ = self._latest(before)
-        room = room or old.room_of(case_id)
-        minutes = old.durations.get(case_id)
         note = {"kind": "move", "case_id": case_id, "start": start.isoformat()}
         if on != before and (room is not None or minutes is not None):
 
@@ -156,31 +171,48 @@ class ScheduleService:
 
             to = {**note, "to": on.isoformat()}
             self._commit(before, leave, actor=actor, describe=lambda _: json.dumps(to))
-        if room is None:
+        if arrive is None:
             return Changed(self.plan(on), self.plan(on).warnings)
-        place = room
+
+        def said(after: DayPlan) -> str:
+            slot = after.slot(case_id)
+            where = {"room": room, "position": slot.position if slot else None}
+            return json.dumps({**note, **where}, sort_keys=True)
+
+        return self._commit(on, arrive, actor=actor, describe=said)
+
+    def _arrival(
+        self,
+        case_id: str,
+        start: datetime,
+        room: str | None,
+        minutes: int | None,
+        actor: Actor,
+    ) -> Callable[[DaySchedule, DayPlan, datetime], DaySchedule] | None:
+        """The new day's schedule with the moved case in it: in `room` among its waiting
+        cases by booked time, with its duration; None when it has neither room nor
+        duration to take along."""
+        if room is None and minutes is None:
+            return None
 
         def arrive(schedule: DaySchedule, plan: DayPlan, now: datetime) -> DaySchedule:
-            target = next((r for r in plan.rooms if r.room_id == place), None)
-            others = [s for s in target.slots if s.case_id != case_id] if target else []
-            position = 1 + sum(
-                1 for s in others if s.state != "waiting" or s.row.scheduled_start <= start
-            )
-            setup = self._setup.current().setup
-            change = Place(case_id, place, position)
-            placed = apply(schedule, change, by=actor.name, at=now, setup=setup, plan=plan)
+            placed = schedule
+            if room is not None:
+                target = next((r for r in plan.rooms if r.room_id == room), None)
+                others = [s for s in target.slots if s.case_id != case_id] if target else []
+                position = 1 + sum(
+                    1 for s in others if s.state != "waiting" or s.row.scheduled_start <= start
+                )
+                setup = self._setup.current().setup
+                change = Place(case_id, room, position)
+                placed = apply(schedule, change, by=actor.name, at=now, setup=setup, plan=plan)
             if minutes is not None and case_id not in placed.durations:
                 placed = placed.model_copy(
                     update={"durations": {**placed.durations, case_id: minutes}}
                 )
             return placed
 
-        def said(after: DayPlan) -> str:
-            slot = after.slot(case_id)
-            where = {"room": place, "position": slot.position if slot else None}
-            return json.dumps({**note, **where}, sort_keys=True)
-
-        return self._commit(on, arrive, actor=actor, describe=said)
+        return arrive
 
     def _day(self, case_id: str) -> date:
         on = self.day_of(case_id) if CASE_ID.match(case_id) else None
@@ -195,18 +227,23 @@ class ScheduleService:
         *,
         actor: Actor,
         describe: Callable[[DayPlan], str],
+        extra: Cases | None = None,
+        store: bool = True,
     ) -> Changed:
         """Store `make`'s schedule as the day's next version, made again on top of any
-        version another scheduler stored first; refused when it would clash."""
+        version another scheduler stored first; refused when it would clash. With
+        `store=False` only tried: the day as it would be, with `extra` cases on it."""
         for _ in range(ATTEMPTS):
             schedule, version = self._latest(on)
             now = self._clock()
-            before = self._plan(on, schedule, version, now)
+            before = self._plan(on, schedule, version, now, extra)
             after_schedule = make(schedule, before, now)
-            after = self._plan(on, after_schedule, version + 1, now)
+            after = self._plan(on, after_schedule, version + 1, now, extra)
             clashes = conflicts(after)
             if new := [text for pair, text in clashes.items() if pair not in conflicts(before)]:
                 raise ScheduleRefused(new, kind="conflict")
+            if not store:
+                return Changed(after, after.warnings)
             try:
                 self._store.append(
                     day=on,
@@ -247,8 +284,16 @@ class ScheduleService:
             return DaySchedule(), 0
         return DaySchedule.model_validate_json(row.body), row.version
 
-    def _plan(self, on: date, schedule: DaySchedule, version: int, now: datetime) -> DayPlan:
+    def _plan(
+        self,
+        on: date,
+        schedule: DaySchedule,
+        version: int,
+        now: datetime,
+        extra: Cases | None = None,
+    ) -> DayPlan:
         cases = {row.case_id: (row, facts) for row, facts in self._boards.day_facts(on, now=now)}
+        cases |= extra or {}
         return plan_day(
             schedule,
             day=on,

@@ -107,7 +107,7 @@ def check_day(
     for r in range(replications):
         tally, stays = Tally(), list[Stay]()
         simulate_day(centre, model, rng, tally, bookings=bookings, stays=stays)
-        lasts[r] = tally.last_discharges[-1]
+        lasts[r] = tally.last_discharges[-1] if stays else np.nan  # every case cancelled
         census[r] = _census([(s.came_out, s.gone) for s in stays], hours)
     observed = [
         (minutes(f.times["out_of_room"], context.tz), minutes(f.outcome_at, context.tz))
@@ -122,7 +122,7 @@ def check_day(
         day=day,
         cases=len(placed),
         last_discharge=max(home) if home else None,
-        band=(float(np.percentile(lasts, BAND[0])), float(np.percentile(lasts, BAND[1]))),
+        band=(float(np.nanpercentile(lasts, BAND[0])), float(np.nanpercentile(lasts, BAND[1]))),
         census_inside=int(np.sum((low <= seen) & (seen <= high))),
         census_hours=len(hours),
     )

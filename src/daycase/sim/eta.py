@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from statistics import NormalDist
 from typing import Literal
 
+import numpy as np
+
 from daycase.reports.facts import CaseFacts
 from daycase.sim.fit import Fitted
 from daycase.sim.model import Model
@@ -31,6 +33,8 @@ LOW, MIDDLE, HIGH = 0.1, 0.5, 0.9
 # Past this far into a stretch's tail the fit has nothing left to say: no estimate.
 TAIL = 1e-3
 _NORMAL = NormalDist()
+STAY_DRAWS = 4000
+STAY_SEED = 20261203
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,22 @@ def remaining(fitted: Fitted, floor: float, elapsed: float) -> tuple[float, floa
     return low, middle, high
 
 
+def stay_remaining(
+    recovery: Fitted, floor: float, going: Fitted, elapsed: float
+) -> tuple[float, float, float] | None:
+    """(10th, 50th, 90th percentile) of a whole stay in recovery, from out of the room to
+    gone (criteria met, never before the floor, then the going), given it has lasted
+    `elapsed`: the sum has no closed form, so it is drawn (a fixed seed, so a board shows
+    the same time on every refresh). None when too few stays last that long."""
+    rng = np.random.default_rng(STAY_SEED)
+    total = np.maximum(recovery.sample(rng, STAY_DRAWS), floor) + going.sample(rng, STAY_DRAWS)
+    kept = total[total > elapsed]
+    if len(kept) < STAY_DRAWS * TAIL * 10:
+        return None
+    low, middle, high = np.percentile(kept, (100 * LOW, 100 * MIDDLE, 100 * HIGH))
+    return float(low), float(middle), float(high)
+
+
 def next_eta(
     model: Model,
     *,
@@ -79,18 +99,29 @@ def next_eta(
     phase_since: datetime | None,
     now: datetime,
 ) -> Eta | None:
-    """The next milestone of a case in the room, in recovery or ready to go home."""
+    """The next milestone of a case in the room (out of it), in recovery (criteria met),
+    or in its discharge steps (gone)."""
     group = min(3, max(1, levels))
     d = model.durations
     start: datetime | None
     if phase == "procedure" and in_room_at is not None and out_of_room_at is None:
         milestone: Milestone = "recovery"
-        fitted, floor, start = d.procedure[group], model.procedure_floor[group], in_room_at
+        room = d.room_time.get(group, d.procedure[group])
+        fitted, floor, start = room, model.procedure_floor[group], in_room_at
     elif phase == "recovery" and out_of_room_at is not None:
         milestone = "ready"
         fitted, floor, start = d.recovery, model.recovery_floor[group], out_of_room_at
-    elif phase == "discharge" and phase_since is not None:
-        milestone, fitted, floor, start = "home", d.going, 0.0, phase_since
+    elif phase == "discharge" and out_of_room_at is not None:
+        # The discharge steps begin before the criteria are met: gone is the whole stay
+        # from out of the room, never the going alone from the first of them.
+        start = out_of_room_at
+        elapsed = max(0.0, (now - start).total_seconds() / 60)
+        stay = stay_remaining(d.recovery, model.recovery_floor[group], d.going, elapsed)
+        if stay is None:
+            return None
+        low, middle, high = (start + timedelta(minutes=m) for m in stay)
+        known = d.recovery.source == "history" and d.going.source == "history"
+        return Eta("home", middle, low, high, known)
     else:
         return None
     elapsed = max(0.0, (now - start).total_seconds() / 60)
@@ -130,10 +161,15 @@ def calibrate(
     for f in facts:
         levels = len(f.levels_planned)
         went_in, came_out = f.times.get("in_room"), f.times.get("out_of_room")
+        # The boards' discharge phase begins with its first steps, a little before the
+        # criteria are met: its estimates are checked from 10 min before that.
+        leaving = f.ready_at - timedelta(minutes=10) if f.ready_at is not None else None
+        if leaving is not None and came_out is not None:
+            leaving = max(leaving, came_out)
         stretches: list[tuple[str, datetime | None, datetime | None]] = [
             ("procedure", went_in, came_out),
             ("recovery", came_out, f.ready_at),
-            ("discharge", f.ready_at, f.outcome_at if f.outcome == "discharged" else None),
+            ("discharge", leaving, f.outcome_at if f.outcome == "discharged" else None),
         ]
         for phase, start, end in stretches:
             if start is None or end is None or end <= start:

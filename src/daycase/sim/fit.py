@@ -24,6 +24,9 @@ from daycase.reports.facts import CaseFacts
 MIN_SAMPLES = 20
 # A stretch this close to the pathway's floor ended because the floor did (censored).
 FLOOR_TOLERANCE_MIN = 2.0
+# No real stretch is exactly as long every time: a spread below this is a fit of a
+# handful of identical values, kept from being zero so estimates never divide by it.
+MIN_SIGMA = 0.01
 # Where history is thin: the spread (sigma of the log) of a typical surgical duration.
 PRIOR_SIGMA = 0.3
 LEVEL_GROUPS = (1, 2, 3)  # 3 stands for three or more
@@ -81,6 +84,9 @@ class Durations:
     turnover: Fitted  # out of the room -> the next case in, same room
     cancel_rate: float
     levels_mix: dict[int, float] = field(default_factory=dict)
+    # Time in the room as the record has it, any wait for a bay included: what a board's
+    # estimate of "out of the room" must expect, where the simulation adds waits itself.
+    room_time: dict[int, Fitted] = field(default_factory=dict)
 
     def all(self) -> list[Fitted]:
         return [
@@ -110,26 +116,31 @@ def fit_lognormal(
     sigma, _, scale = stats.lognorm.fit(data, floc=0)
     mu = math.log(scale)
     if floor is not None:
-        at_floor = data <= floor + FLOOR_TOLERANCE_MIN
+        bound = floor + FLOOR_TOLERANCE_MIN
+        at_floor = data <= bound
         if at_floor.any() and not at_floor.all():
-            mu, sigma = _censored(np.log(data[~at_floor]), np.log(data[at_floor]), mu, sigma)
-    return Fitted(name, "lognormal", float(mu), float(sigma), len(data), "history")
+            mu, sigma = _censored(
+                np.log(data[~at_floor]), int(at_floor.sum()), math.log(bound), mu, sigma
+            )
+    return Fitted(name, "lognormal", float(mu), max(float(sigma), MIN_SIGMA), len(data), "history")
 
 
 def _censored(
-    seen: np.ndarray, at_most: np.ndarray, mu: float, sigma: float
+    seen: np.ndarray, below: int, bound: float, mu: float, sigma: float
 ) -> tuple[float, float]:
-    """The normal (of the logs) that best explains `seen` exactly and `at_most` as upper
-    bounds: maximum likelihood from the plain fit's start."""
+    """The normal (of the logs) that best explains `seen` exactly and `below` values known
+    only to lie at or under the one `bound` (every value that close to the floor, the
+    same way, whatever it was): maximum likelihood from the plain fit's start, which
+    stands if the search does not converge."""
 
     def minus_log_likelihood(theta: np.ndarray) -> float:
-        m, log_s = float(theta[0]), float(theta[1])
-        s = math.exp(log_s)
-        return -float(stats.norm.logpdf(seen, m, s).sum() + stats.norm.logcdf(at_most, m, s).sum())
+        m, s = float(theta[0]), math.exp(float(theta[1]))
+        return -float(stats.norm.logpdf(seen, m, s).sum() + below * stats.norm.logcdf(bound, m, s))
 
-    found = optimize.minimize(
-        minus_log_likelihood, np.asarray([mu, math.log(sigma)]), method="Nelder-Mead"
-    )
+    start = np.asarray([mu, math.log(max(sigma, MIN_SIGMA))])
+    found = optimize.minimize(minus_log_likelihood, start, method="Nelder-Mead")
+    if not found.success:
+        return mu, sigma
     return float(found.x[0]), math.exp(float(found.x[1]))
 
 
@@ -138,7 +149,7 @@ def fit_normal(name: str, values: Iterable[float], prior_mean: float, prior_sd: 
     if len(data) < MIN_SAMPLES:
         return Fitted(name, "normal", prior_mean, prior_sd, len(data), "pathway")
     mean, sd = stats.norm.fit(data)
-    return Fitted(name, "normal", float(mean), float(sd), len(data), "history")
+    return Fitted(name, "normal", float(mean), max(float(sd), MIN_SIGMA), len(data), "history")
 
 
 def expected_procedure(pathway: Pathway, levels: int) -> float:
@@ -202,6 +213,14 @@ def fit(
                     procedure[n].n,
                     "pathway",
                 )
+    room_time = {
+        n: fit_lognormal(
+            f"room_time_{n}_level{'s' if n > 1 else ''}",
+            gaps("in_room", "out_of_room", (f for f in facts if _group(f) == n)),
+            expected_procedure(pathway, n),
+        )
+        for n in LEVEL_GROUPS
+    }
     ready = [f for f in facts if "sign_in" in f.times]
     preop = (
         gaps("check_in", "sign_in", ready)
@@ -231,6 +250,7 @@ def fit(
             if total >= MIN_SAMPLES
             else {1: 0.75, 2: 0.2, 3: 0.05}
         ),
+        room_time=room_time,
     )
 
 

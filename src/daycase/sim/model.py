@@ -344,7 +344,8 @@ def summarise(centre: Centre, tallies: Sequence[Tally]) -> Result:
         (
             "mean wait for a bay, of those who waited",
             "min",
-            [t.wait_total / t.waited if t.waited else 0.0 for t in tallies],
+            # Runs where nobody waited say nothing of how long a wait is.
+            [t.wait_total / t.waited for t in tallies if t.waited] or [0.0],
         ),
         ("days recovery overflows", "%", [100 * t.days_overflowed / t.days for t in tallies]),
         ("room time blocked by a full recovery", "min a day", per_day(lambda t: t.room_blocked)),

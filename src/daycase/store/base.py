@@ -125,10 +125,12 @@ class EventStore(Protocol):
         """Cases with an event recorded at or after `since` (an instant), by case id."""
         ...
 
-    def day_signature(self, *, on: date) -> tuple[int, int]:
-        """(cases, sum of their last seqs) on a date: it changes with every case opened
-        and every event appended to one (seqs only grow), so a read model of the day
-        can tell it is still current without reading the day's rows."""
+    def day_signature(self, *, on: date) -> tuple[int, int, int]:
+        """(cases, sum of their last seqs, sum of a number read off each one's last hash)
+        on a date: it changes with every case opened and every event appended to one
+        (seqs only grow), so a read model of the day can tell it is still current without
+        reading the day's rows. The hash part is for moves: one case leaving a day as
+        another arrives may leave the count and the seqs as they were, not the hashes."""
         ...
 
     def subscribe(self, subscriber: Subscriber) -> None:

@@ -136,10 +136,14 @@ class MemoryEventStore:
             if any(parse_body(row.body).recorded_at >= since for row in rows)
         )
 
-    def day_signature(self, *, on: date) -> tuple[int, int]:
+    def day_signature(self, *, on: date) -> tuple[int, int, int]:
         with self._lock:
-            seqs = [e.summary.last_seq for e in self._index.values() if e.scheduled_date == on]
-        return len(seqs), sum(seqs)
+            ends = [
+                (e.summary.last_seq, self._rows[case_id][-1].hash)
+                for case_id, e in self._index.items()
+                if e.scheduled_date == on
+            ]
+        return len(ends), sum(s for s, _ in ends), sum(int(h[:4], 16) for _, h in ends)
 
     def case(self, case_id: str) -> CaseSummary | None:
         with self._lock:

@@ -259,9 +259,27 @@ _CASES_BETWEEN = _ALL_CASES.where(
     cases_table.c.scheduled_date >= sa.bindparam("first"),
     cases_table.c.scheduled_date <= sa.bindparam("last"),
 )
-_DAY_SIGNATURE = sa.select(
-    sa.func.count(), sa.func.coalesce(sa.func.sum(cases_table.c.last_seq), 0)
-).where(cases_table.c.scheduled_date == sa.bindparam("on"))
+
+
+def _hash_number(dialect: str) -> sa.ColumnElement[int]:
+    """A number from the first four hex digits of a case's last hash, in SQL either
+    database runs (position of each digit in "0123456789abcdef")."""
+    position = sa.func.strpos if dialect == "postgresql" else sa.func.instr
+    digits = [
+        position("0123456789abcdef", sa.func.substr(cases_table.c.last_hash, i, 1))
+        for i in range(1, 5)
+    ]
+    return digits[0] * 4096 + digits[1] * 256 + digits[2] * 16 + digits[3]
+
+
+def _day_signature(dialect: str) -> sa.Select[Any]:
+    return sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(cases_table.c.last_seq), 0),
+        sa.func.coalesce(sa.func.sum(_hash_number(dialect)), 0),
+    ).where(cases_table.c.scheduled_date == sa.bindparam("on"))
+
+
 _INDEX = sa.select(cases_table.c.case_id, cases_table.c.last_seq, cases_table.c.last_hash)
 _ALL_ROWS = sa.select(
     events_table.c.case_id,
@@ -391,6 +409,7 @@ class SqlEventStore:
         self._cases_on = Prepared(_CASES_ON, dialect)
         self._advance_case = Prepared(_ADVANCE_CASE, dialect)
         self._move_case = Prepared(_MOVE_CASE, dialect)
+        self._day_signature = _day_signature(dialect.name)
         self._forget_facts = Prepared(_FORGET_FACTS, dialect)
         self._insert_case = Prepared(
             cases_table.insert().inline(), dialect, column_keys=_CASE_COLUMNS
@@ -773,10 +792,10 @@ class SqlEventStore:
             rows = plain_rows(conn, query)
         return sorted({str(c) for c, at in rows if datetime.fromisoformat(str(at)) >= since})
 
-    def day_signature(self, *, on: date) -> tuple[int, int]:
+    def day_signature(self, *, on: date) -> tuple[int, int, int]:
         with self._reader.connect() as conn:
-            count, total = conn.execute(_DAY_SIGNATURE, {"on": on.isoformat()}).one()
-        return int(count), int(total)
+            count, total, hashes = conn.execute(self._day_signature, {"on": on.isoformat()}).one()
+        return int(count), int(total), int(hashes)
 
     def verify(self) -> list[ChainProblem]:
         """Re-check every case's chain and index row inside one read snapshot."""

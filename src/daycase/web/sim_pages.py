@@ -8,6 +8,7 @@ command line's (`daycase simulate`), which a year of a hundred replications is f
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from daycase.api.deps import RuntimeDep
 from daycase.services.simulation import CannotSimulate, curve_chart, fitted
-from daycase.sim.model import Result, bays_curve, run
+from daycase.sim.model import Centre, Result, bays_curve, run
 from daycase.web.common import render
 from daycase.web.report_pages import ReportPage
 
@@ -41,6 +42,10 @@ FIELDS = {
     "reps": _Field("Runs", 5, 100),
 }
 DEFAULTS = {"days": 60, "reps": 20}
+DIGITS = re.compile(r"[0-9]{1,6}")
+# Cases one request may simulate (each run of each day, both columns): about 2 s of the
+# server's time. More is the command line's work, on every core.
+MOST_CASES = 150_000
 
 
 @router.get("/simulation", response_class=HTMLResponse)
@@ -64,6 +69,15 @@ def simulation_page(request: Request, runtime: RuntimeDep, user: ReportPage) -> 
             request, runtime, "simulation.html", status=200, cannot=str(cannot), **context
         )
     centre = found.centre
+    if (
+        _cases(centre, reps, days) + _cases(replace(centre, **_sizes(asked)), reps, days)
+        > MOST_CASES
+    ):
+        context["problems"] = [
+            "That is more than this page simulates at once: fewer runs or days, or run "
+            "`daycase simulate` on the command line"
+        ]
+        return render(request, runtime, "simulation.html", status=422, **context)
     what_if = replace(
         centre,
         bays=asked.get("bays", centre.bays),
@@ -103,6 +117,14 @@ def simulation_page(request: Request, runtime: RuntimeDep, user: ReportPage) -> 
     )
 
 
+def _sizes(asked: dict[str, int]) -> dict[str, int]:
+    return {k: asked[k] for k in ("bays", "rooms", "cases_per_room") if k in asked}
+
+
+def _cases(centre: Centre, reps: int, days: int) -> int:
+    return reps * days * centre.rooms * centre.cases_per_room
+
+
 def _read(query: dict[str, str]) -> tuple[dict[str, int], list[str]]:
     """The form's whole numbers, each in its range; a blank field keeps today's value."""
     asked: dict[str, int] = {}
@@ -111,7 +133,7 @@ def _read(query: dict[str, str]) -> tuple[dict[str, int], list[str]]:
         text = query.get(name, "").strip()
         if not text:
             continue
-        if not text.isdigit() or not spec.low <= int(text) <= spec.high:
+        if not DIGITS.fullmatch(text) or not spec.low <= int(text) <= spec.high:
             problems.append(f"{spec.label}: a whole number from {spec.low} to {spec.high}")
             continue
         asked[name] = int(text)
