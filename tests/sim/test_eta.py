@@ -4,7 +4,6 @@ reads (simulation room)."""
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,34 +12,20 @@ import textstat
 
 from daycase.services.etas import FAMILY_CAVEAT, FAMILY_WORDS, around, family_words, staff_words
 from daycase.sim.eta import Eta, next_eta, remaining
-from daycase.sim.fit import Durations, Fitted
-from daycase.sim.model import Model
+from tests.sim.models import known_model, lognormal
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def lognormal(name: str, median: float, sigma: float, source: str = "history") -> Fitted:
-    return Fitted(name, "lognormal", math.log(median), sigma, 100, source)  # type: ignore[arg-type]
-
-
-MODEL = Model(
-    Durations(
-        arrival=Fitted("arrival", "normal", -50.0, 15.0, 100, "history"),
-        preop=lognormal("preop", 45, 0.3),
-        procedure={
-            1: lognormal("p1", 45, 0.1),
-            2: lognormal("p2", 70, 0.1),
-            3: lognormal("p3", 95, 0.1),
-        },
-        recovery=lognormal("recovery", 80, 0.1),
-        going=lognormal("going", 15, 0.2, source="pathway"),
-        turnover=lognormal("turnover", 20, 0.3),
-        cancel_rate=0.0,
-        levels_mix={1: 1.0},
-    ),
-    procedure_floor={1: 5.0, 2: 5.0, 3: 5.0},
-    recovery_floor={1: 90.0, 2: 90.0, 3: 90.0},
+MODEL = known_model(
+    procedure=(45, 70, 95),
+    sigma=0.1,
+    recovery=80,
+    recovery_floor=90,
+    going=lognormal("going", 15, 0.2, source="pathway"),
+    cancel_rate=0.0,
+    levels_mix={1: 1.0},
 )
 
 

@@ -10,7 +10,6 @@ and hours, the goal `daycase simulate validate` reports against.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -25,34 +24,21 @@ from daycase.services.centre_setup import example_yaml, setup_from_yaml
 from daycase.services.simulation import model_from, model_of
 from daycase.sim.check import check_day, coverage, turnovers
 from daycase.sim.eta import calibrate
-from daycase.sim.fit import Durations, Fitted
-from daycase.sim.model import Bookings, Centre, Model, Stay, Tally, simulate_day
+from daycase.sim.model import Bookings, Centre, Stay, Tally, simulate_day
+from tests.sim.models import known_model, lognormal
 from tests.support.clock import CENTRE_TZ
 
 FIRST = date(2026, 1, 5)
 
 
-def lognormal(name: str, median: float, sigma: float) -> Fitted:
-    return Fitted(name, "lognormal", math.log(median), sigma, 1000, "history")
-
-
-TRUE = Model(
-    Durations(
-        arrival=Fitted("arrival", "normal", -50.0, 15.0, 1000, "history"),
-        preop=lognormal("preop", 45, 0.3),
-        procedure={
-            1: lognormal("p1", 45, 0.25),
-            2: lognormal("p2", 70, 0.25),
-            3: lognormal("p3", 95, 0.25),
-        },
-        recovery=lognormal("recovery", 80, 0.25),
-        going=lognormal("going", 15, 0.5),
-        turnover=lognormal("turnover", 20, 0.3),
-        cancel_rate=0.04,
-        levels_mix={1: 0.7, 2: 0.25, 3: 0.05},
-    ),
-    procedure_floor={1: 5.0, 2: 5.0, 3: 5.0},
-    recovery_floor={1: 60.0, 2: 60.0, 3: 60.0},
+TRUE = known_model(
+    procedure=(45, 70, 95),
+    sigma=0.25,
+    recovery=80,
+    recovery_floor=60,
+    going=lognormal("going", 15, 0.5),
+    cancel_rate=0.04,
+    levels_mix={1: 0.7, 2: 0.25, 3: 0.05},
 )
 CENTRE = Centre(
     rooms=2, bays=3, opens_min=7 * 60, closes_min=17 * 60, cases_per_room=5, slot_min=75

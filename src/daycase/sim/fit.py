@@ -192,35 +192,8 @@ def fit(
         prior_sd=20.0,
     )
     free = _bay_was_free(facts, bays)
-    procedure = {
-        n: fit_lognormal(
-            f"procedure_{n}_level{'s' if n > 1 else ''}",
-            gaps("in_room", "out_of_room", (f for f in free if _group(f) == n)),
-            expected_procedure(pathway, n),
-        )
-        for n in LEVEL_GROUPS
-    }
-    one = procedure[1]
-    if one.source == "history":  # a rare group goes at the centre's own pace
-        for n in LEVEL_GROUPS[1:]:
-            if procedure[n].source == "pathway":
-                scale = expected_procedure(pathway, n) / expected_procedure(pathway, 1)
-                procedure[n] = Fitted(
-                    procedure[n].name,
-                    "lognormal",
-                    one.mu + math.log(scale),
-                    one.sigma,
-                    procedure[n].n,
-                    "pathway",
-                )
-    room_time = {
-        n: fit_lognormal(
-            f"room_time_{n}_level{'s' if n > 1 else ''}",
-            gaps("in_room", "out_of_room", (f for f in facts if _group(f) == n)),
-            expected_procedure(pathway, n),
-        )
-        for n in LEVEL_GROUPS
-    }
+    procedure = _in_room(pathway, "procedure", free)
+    room_time = _in_room(pathway, "room_time", facts)
     ready = [f for f in facts if "sign_in" in f.times]
     preop = (
         gaps("check_in", "sign_in", ready)
@@ -252,6 +225,31 @@ def fit(
         ),
         room_time=room_time,
     )
+
+
+def _in_room(pathway: Pathway, name: str, cases: Sequence[CaseFacts]) -> dict[int, Fitted]:
+    """Time in the room for each group of levels. A group with too few cases goes at the
+    centre's own pace: its one-level time scaled by the pathway's expectations."""
+    found = {
+        n: fit_lognormal(
+            f"{name}_{n}_level{'s' if n > 1 else ''}",
+            [
+                m
+                for f in cases
+                if _group(f) == n and (m := f.minutes("in_room", "out_of_room")) is not None
+            ],
+            expected_procedure(pathway, n),
+        )
+        for n in LEVEL_GROUPS
+    }
+    one = found[1]
+    if one.source == "history":
+        for n in LEVEL_GROUPS[1:]:
+            if found[n].source == "pathway":
+                scale = expected_procedure(pathway, n) / expected_procedure(pathway, 1)
+                mu = one.mu + math.log(scale)
+                found[n] = Fitted(found[n].name, "lognormal", mu, one.sigma, found[n].n, "pathway")
+    return found
 
 
 def _bay_was_free(facts: Sequence[CaseFacts], bays: int | None) -> list[CaseFacts]:

@@ -163,13 +163,15 @@ def simulate_day(
             )
     env = simpy.Environment(initial_time=centre.opens_min)
     bays = simpy.Resource(env, capacity=centre.bays)
-    state = _DayState(stays=stays)
+    day = _Day(stays=stays)
+    waited_before = tally.waited
     for cases in rooms:
         env.process(
             _room(
                 env,
                 bays,
-                state,
+                tally,
+                day,
                 centre,
                 cases,
                 booked=booked,
@@ -185,26 +187,14 @@ def simulate_day(
     env.run()
     tally.days += 1
     tally.booked += n
-    tally.done += state.done
-    tally.room_busy += state.room_busy
-    tally.room_blocked += state.blocked
-    tally.bay_busy += state.bay_busy
-    tally.waited += state.waited
-    tally.wait_total += state.wait_total
-    tally.days_overflowed += state.waited > 0
-    tally.overtime += state.overtime
-    tally.last_discharges.append(state.last_discharge)
+    tally.days_overflowed += tally.waited > waited_before
+    tally.last_discharges.append(day.last_discharge)
 
 
 @dataclass(slots=True)
-class _DayState:
-    done: int = 0
-    room_busy: float = 0.0
-    blocked: float = 0.0
-    bay_busy: float = 0.0
-    waited: int = 0
-    wait_total: float = 0.0
-    overtime: float = 0.0
+class _Day:
+    """What only one day keeps: when its last patient left, and each stay if asked."""
+
     last_discharge: float = 0.0
     stays: list[Stay] | None = None
 
@@ -212,7 +202,8 @@ class _DayState:
 def _room(
     env: simpy.Environment,
     bays: simpy.Resource,
-    state: _DayState,
+    tally: Tally,
+    day: _Day,
     centre: Centre,
     cases: Sequence[int],
     *,
@@ -225,7 +216,7 @@ def _room(
     turnover: np.ndarray,
     cancelled: np.ndarray,
 ) -> simpy.events.ProcessGenerator:
-    """One room's day: its cases in booked order."""
+    """One room's day: its cases in booked order, counted into the replication's tally."""
     ended = float(centre.opens_min)
     for i in cases:
         if cancelled[i]:
@@ -236,30 +227,29 @@ def _room(
         began = env.now
         yield env.timeout(procedure[i])
         done = env.now
-        asked = env.now
         request = bays.request()
         yield request
-        waited = env.now - asked
+        waited = env.now - done
         if waited > 1e-9:
-            state.waited += 1
-            state.wait_total += waited
-            state.blocked += waited
+            tally.waited += 1
+            tally.wait_total += waited
+            tally.room_blocked += waited
         stay = recovery[i] + going[i]
-        state.bay_busy += stay
-        state.room_busy += env.now - began
-        state.done += 1
+        tally.bay_busy += stay
+        tally.room_busy += env.now - began
+        tally.done += 1
         gone = env.now + stay
-        if gone > state.last_discharge:
-            state.last_discharge = gone
-        if state.stays is not None:
+        if gone > day.last_discharge:
+            day.last_discharge = gone
+        if day.stays is not None:
             arrived = booked[i] + arrival[i]
-            state.stays.append(
+            day.stays.append(
                 Stay(i, arrived, ready, began, done, env.now, env.now + recovery[i], gone)
             )
         env.timeout(stay).callbacks.append(_releaser(bays, request))
         ended = env.now
         yield env.timeout(turnover[i])
-    state.overtime += max(0.0, ended - centre.closes_min)
+    tally.overtime += max(0.0, ended - centre.closes_min)
 
 
 def _releaser(
