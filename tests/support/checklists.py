@@ -3,28 +3,10 @@ for tests that fill them in."""
 
 from __future__ import annotations
 
-SIGN_IN = (
-    "identity_site_procedure_consent_confirmed",
-    "site_marked",
-    "anesthesia_check_complete",
-    "pulse_oximeter_on",
-    "allergies_known",
-    "airway_risk_assessed",
-    "blood_loss_risk_assessed",
-)
-TIME_OUT = (
-    "team_introduced",
-    "patient_procedure_levels_confirmed",
-    "imaging_displayed",
-    "critical_events_reviewed",
-)
-SIGN_OUT = (
-    "procedure_and_levels_recorded",
-    "counts_correct",
-    "specimens_labelled",
-    "equipment_issues_addressed",
-    "recovery_concerns_handed_over",
-)
+from daycase.sim.day import SIGN_IN, SIGN_OUT, TIME_OUT
+
+__all__ = ["SIGN_IN", "SIGN_OUT", "TIME_OUT"]
+
 ALDRETE = ("activity", "respiration", "circulation", "consciousness", "oxygen_saturation")
 PADSS = ("vital_signs", "ambulation", "nausea_vomiting", "pain", "surgical_bleeding")
 NORMAL_LEGS = {"leg_strength": "normal", "leg_sensation": "normal", "bladder_bowel": "normal"}

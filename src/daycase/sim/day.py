@@ -46,6 +46,32 @@ def _vitals(
     return data
 
 
+# The items of the WHO checklists (every one confirmed on the day), as the pathway names
+# them; tests that fill the checklists in take them from here too.
+SIGN_IN = (
+    "identity_site_procedure_consent_confirmed",
+    "site_marked",
+    "anesthesia_check_complete",
+    "pulse_oximeter_on",
+    "allergies_known",
+    "airway_risk_assessed",
+    "blood_loss_risk_assessed",
+)
+TIME_OUT = (
+    "team_introduced",
+    "patient_procedure_levels_confirmed",
+    "imaging_displayed",
+    "critical_events_reviewed",
+)
+SIGN_OUT = (
+    "procedure_and_levels_recorded",
+    "counts_correct",
+    "specimens_labelled",
+    "equipment_issues_addressed",
+    "recovery_concerns_handed_over",
+)
+
+
 def _all_true(*names: str) -> JSONObject:
     """A WHO checklist with every item confirmed."""
     return dict.fromkeys(names, True)
@@ -181,15 +207,7 @@ def day_script(
             55,
             "nurse",
             "sign_in",
-            _all_true(
-                "identity_site_procedure_consent_confirmed",
-                "site_marked",
-                "anesthesia_check_complete",
-                "pulse_oximeter_on",
-                "allergies_known",
-                "airway_risk_assessed",
-                "blood_loss_risk_assessed",
-            ),
+            _all_true(*SIGN_IN),
         ),
         Planned(60, "nurse", "in_room"),
         Planned(63, "nurse", "positioned_prone"),
@@ -199,15 +217,7 @@ def day_script(
             72,
             "proceduralist",
             "time_out",
-            dict.fromkeys(
-                (
-                    "team_introduced",
-                    "patient_procedure_levels_confirmed",
-                    "imaging_displayed",
-                    "critical_events_reviewed",
-                ),
-                True,
-            ),
+            _all_true(*TIME_OUT),
         ),
     ]
     s += [
@@ -266,13 +276,7 @@ def day_script(
             last_cement + 4,
             "nurse",
             "sign_out",
-            _all_true(
-                "procedure_and_levels_recorded",
-                "counts_correct",
-                "specimens_labelled",
-                "equipment_issues_addressed",
-                "recovery_concerns_handed_over",
-            ),
+            _all_true(*SIGN_OUT),
         ),
         Planned(last_cement + 4, "anesthesia", "anesthesia_end"),
     ]
