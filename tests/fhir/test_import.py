@@ -6,23 +6,23 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from daycase.config import Settings
-from daycase.engine.commands import Actor, RecordStep
-from daycase.engine.events import CaseRescheduled, StepRecorded
+from daycase.engine.check import decide_open
+from daycase.engine.commands import Actor, OpenCase, RecordStep
+from daycase.engine.events import CaseOpened, CaseRescheduled, StepRecorded
 from daycase.fhir import codes
 from daycase.services.accounts import User
 from daycase.services.centre_setup import example_yaml, setup_from_yaml
 from daycase.services.fhir import ImportRefused, import_schedule
 from daycase.services.runtime import Runtime, open_runtime
 from tests.engine.builders import data_for, role_of, uneventful_path
-from tests.factories import opened
-from tests.fhir.cases import START, TZ, schedule
+from tests.fhir.cases import START, SYSTEM, TZ, schedule
 from tests.support.databases import database
 
 DESK = User("fd.lee", "front_desk")
@@ -347,29 +347,53 @@ def test_two_hundred_appointments_in_one_bundle_and_again(centre: tuple[Runtime,
     assert [len(r.slots) for r in plan.rooms] == [5, 5, 5, 5]
 
 
+def booked_with_code(rt: Runtime, mrn: str, start: datetime, code: str) -> str:
+    """A case opened as the pathway opens one, with the family code given."""
+    pathway = rt.centre.pathway()
+    made = decide_open(
+        pathway,
+        OpenCase(
+            actor=Actor("fd.lee", "front_desk"),
+            pathway_id=pathway.id,
+            pathway_version=pathway.version,
+            mrn=mrn,
+            given_name="Ada",
+            family_name="Lane",
+            birth_date=date(1944, 5, 17),
+            sex="female",
+            levels=["L1"],
+            scheduled_start=start,
+        ),
+        case_id=f"case-{mrn}",
+        event_id=f"event-{mrn}",
+        now=START - timedelta(days=1),
+        family_code=code,
+    )
+    assert isinstance(made, CaseOpened)
+    rt.store.append([made], expected_seq=0)
+    return made.case_id
+
+
 def test_a_move_onto_a_day_that_holds_its_family_code_is_refused_whole(
     centre: tuple[Runtime, Clock],
 ) -> None:
     """The clash is known before anything is written: nothing of the bundle is stored."""
     rt, _ = centre
-    [(_, _, case_id)] = import_schedule(rt, schedule({}), by=DESK).outcomes
-    assert case_id is not None
-    state = rt.cases.state(case_id)
-    assert state.opened is not None
-    code = state.opened.family_code
     next_day = START + timedelta(days=1)
-    rt.store.append([opened("other", scheduled_start=next_day, family_code=code)], expected_seq=0)
+    case_id = booked_with_code(rt, "H-0", START, "KQ7RTX")
+    rt.fhir.bookings.add(f"{SYSTEM}|A-0", case_id, START - timedelta(days=1))
+    booked_with_code(rt, "H-5", next_day, "KQ7RTX")
     moved = {"start": (next_day + timedelta(hours=2)).isoformat()}
     new = {"ident": "A-9", "mrn": "H-9"}
     with pytest.raises(ImportRefused) as refused:
         import_schedule(rt, schedule(moved, new), by=DESK)
     assert refused.value.problems == [
         f"entry[3] Appointment.start: another case on {next_day.date()} already has this "
-        f"case's family code {code}; cancel this booking and book the patient again for "
+        "case's family code KQ7RTX; cancel this booking and book the patient again for "
         "that day"
     ]
     assert cases_on_the_day(rt) == [case_id]
-    assert [c.case_id for c in rt.store.cases(on=next_day.date())] == ["other"]
+    assert [c.case_id for c in rt.store.cases(on=next_day.date())] == ["case-H-5"]
 
 
 def test_a_move_the_new_days_schedule_would_refuse_moves_nothing(

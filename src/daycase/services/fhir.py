@@ -187,7 +187,7 @@ def _import(runtime: Runtime, bundle: Any, by: User) -> Imported:
                 problems += _cancel_problems(runtime, state, b, actor, now)
             else:
                 problems += _changed_problems(where, state, b)
-                problems += _move_problems(runtime, state, b, actor, now, claimed)
+                problems += _move_problems(runtime, state, b, actor, now, claimed, room_id)
         plan.append((b, room_id))
     if problems:
         raise ImportRefused(problems)
@@ -240,10 +240,12 @@ def _move_problems(
     actor: Actor,
     now: datetime,
     claimed: dict[date, set[str]],
+    room_id: str | None,
 ) -> list[str]:
     """The case's own decision on moving to the booking's new start, made without writing
-    it, and the family code's clash on another day: with a case booked there, or with
-    another case this bundle moves there."""
+    it; the new day's schedule, tried (the patient expected in two places); and the
+    family code's clash on another day: with a case booked there, or with another case
+    this bundle moves there."""
     if not _moves(state, b):
         return []
     decided = decide_reschedule(
@@ -252,6 +254,12 @@ def _move_problems(
     where = f"entry[{b.entry}] Appointment.start"
     if isinstance(decided, Refusal):
         return [f"{where}: {m}" for m in decided.messages]
+    try:
+        runtime.schedule.check_move(
+            state.case_id, decided.scheduled_start, actor=actor, room=room_id
+        )
+    except ScheduleRefused as refused:
+        return [f"{where}: {p}" for p in refused.problems]
     opened = state.opened
     assert opened is not None
     day = decided.scheduled_start.date()

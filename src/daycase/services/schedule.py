@@ -130,25 +130,7 @@ class ScheduleService:
         a duration the proceduralist set goes with it. Its place on the new day is tried
         first, without storing anything: a move the schedule would refuse (the patient
         expected in two places) is refused before the case is moved."""
-        if not self._is_staff(actor.role):
-            raise ScheduleRefused(["Only staff change the schedule"], kind="role")
-        before = self._day(case_id)
-        on = start.date()
-        old, _ = self._latest(before)
-        room = room or old.room_of(case_id)
-        minutes = old.durations.get(case_id)
-        arrive = self._arrival(case_id, start, room, minutes, actor)
-        if arrive is not None:
-            now = self._clock()
-            kept = next(
-                (p for p in self._boards.day_facts(before, now=now) if p[0].case_id == case_id),
-                None,
-            )
-            if kept is not None:  # as it would stand on the new day, at its new start
-                coming = {case_id: (replace(kept[0], scheduled_start=start), kept[1])}
-                self._commit(
-                    on, arrive, actor=actor, describe=lambda _: "", extra=coming, store=False
-                )
+        before, on, room, minutes, arrive = self._try_move(case_id, start, actor, room)
         moved = self._cases.reschedule(
             case_id, RescheduleCase(actor=actor, scheduled_start=start, reason=reason)
         )
@@ -180,6 +162,45 @@ class ScheduleService:
             return json.dumps({**note, **where}, sort_keys=True)
 
         return self._commit(on, arrive, actor=actor, describe=said)
+
+    def check_move(
+        self, case_id: str, start: datetime, *, actor: Actor, room: str | None = None
+    ) -> None:
+        """Would the schedule take the case at `start` (in `room`)? `ScheduleRefused` if
+        not; nothing is stored either way (an import checks every booking first)."""
+        self._try_move(case_id, start, actor, room)
+
+    def _try_move(
+        self, case_id: str, start: datetime, actor: Actor, room: str | None
+    ) -> tuple[
+        date,
+        date,
+        str | None,
+        int | None,
+        Callable[[DaySchedule, DayPlan, datetime], DaySchedule] | None,
+    ]:
+        """(old day, new day, room, duration, the new day's change) of a move, its place
+        on the new day tried without storing it."""
+        if not self._is_staff(actor.role):
+            raise ScheduleRefused(["Only staff change the schedule"], kind="role")
+        before = self._day(case_id)
+        on = start.date()
+        old, _ = self._latest(before)
+        room = room or old.room_of(case_id)
+        minutes = old.durations.get(case_id)
+        arrive = self._arrival(case_id, start, room, minutes, actor)
+        if arrive is not None:
+            now = self._clock()
+            kept = next(
+                (p for p in self._boards.day_facts(before, now=now) if p[0].case_id == case_id),
+                None,
+            )
+            if kept is not None:  # as it would stand on the new day, at its new start
+                coming = {case_id: (replace(kept[0], scheduled_start=start), kept[1])}
+                self._commit(
+                    on, arrive, actor=actor, describe=lambda _: "", extra=coming, store=False
+                )
+        return before, on, room, minutes, arrive
 
     def _arrival(
         self,
