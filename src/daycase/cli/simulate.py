@@ -112,6 +112,17 @@ def simulate_cmd(
     from daycase.sim.model import bays_curve, run
 
     first, last = _day(start, "--from"), _day(end, "--to")
+    for name, change in (
+        ("--bays", bays),
+        ("--rooms", rooms),
+        ("--cases-per-room", cases_per_room),
+    ):
+        if change is not None and CHANGE.match(change.strip()) is None:  # before any work
+            err.print(f"[red]{name}[/]: {change!r} is not a number, or +N / -N", highlight=False)
+            raise typer.Exit(1)
+    if first is not None and last is not None and first > last:
+        err.print("[red]--from[/]: must not be after --to", highlight=False)
+        raise typer.Exit(1)
     runtime = _runtime(db_url(db))
     try:
         today = runtime.today()

@@ -2,11 +2,11 @@
 
 The durations are fitted once a day, off the request path (a server does it at start and
 then each new day, on a thread), from the `FIT_DAYS` days before today; until a fit is
-ready, and where history is too thin to fit, boards show no estimate rather than a
-guess. An estimate is shown only when its 80 % interval is at most
-`eta_spread_minutes` wide (0: never). The calibration, how often past intervals held
-the real time, is worked out with the fit, on the `HELD_OUT_DAYS` days before today
-that the fit did not see.
+ready, and where history is too thin to fit (fewer than `MIN_SAMPLES` cases: then
+nothing is fitted at all), boards show no estimate rather than a guess. An estimate is
+shown only when its 80 % interval is at most `eta_spread_minutes` wide (0: never). The
+calibration, how often past intervals held the real time, is worked out with the fit,
+on the `HELD_OUT_DAYS` days before today that the fit did not see.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from daycase.reports.facts import CaseFacts
+from daycase.reports.measures import Context
 from daycase.services.board import BoardRow, RoomFacts
 from daycase.sim.eta import Calibration, Eta, calibrate, next_eta
+from daycase.sim.fit import MIN_SAMPLES
 from daycase.sim.model import Model
 
 log = logging.getLogger(__name__)
@@ -70,17 +72,24 @@ class EtaFit:
     held_out: tuple[date, date]
 
 
-Fitter = Callable[[date, date], tuple[Model, int, Sequence[CaseFacts]]]
+# The report facts of the cases booked from one day to another, with their schedule.
+Reader = Callable[[date, date], tuple[list[CaseFacts], Context]]
+# The durations fitted on such facts.
+Fitter = Callable[[list[CaseFacts], Context], Model]
 
 
 class EtaService:
     """The current fit, and the estimates a board shows from it."""
 
-    def __init__(self, fitter: Fitter, *, spread_max_min: float, today: Callable[[], date]):
-        self._fitter = fitter
+    def __init__(
+        self, read: Reader, fit: Fitter, *, spread_max_min: float, today: Callable[[], date]
+    ):
+        self._read = read
+        self._fitter = fit
         self._today = today
         self.spread_max_min = spread_max_min
         self._fit: EtaFit | None = None
+        self._checked_on: date | None = None
         self._lock = threading.Lock()
 
     @property
@@ -94,20 +103,26 @@ class EtaService:
             return None
         with self._lock:
             today = self._today()
-            if self._fit is not None and self._fit.fitted_for == today:
+            if self._checked_on == today:
                 return self._fit
             held_first = today - timedelta(days=HELD_OUT_DAYS)
-            early, _, _ = self._fitter(
-                held_first - timedelta(days=FIT_DAYS), held_first - timedelta(days=1)
+            recent = today - timedelta(days=FIT_DAYS)
+            # One read, three cuts of it: fitted early, held out, and the newest days.
+            past, context = self._read(
+                held_first - timedelta(days=FIT_DAYS), today - timedelta(days=1)
             )
-            _, _, held = self._fitter(held_first, today - timedelta(days=1))
+            fitted_on = [f for f in past if f.day >= recent]
+            if len(fitted_on) < MIN_SAMPLES:  # nothing to fit: no estimate is shown
+                self._fit, self._checked_on = None, today
+                return None
+            early = self._fitter([f for f in past if f.day < held_first], context)
+            held = [f for f in past if f.day >= held_first]
             calibration = calibrate(early, held, spread_max_min=self.spread_max_min)
-            model, cases, _ = self._fitter(
-                today - timedelta(days=FIT_DAYS), today - timedelta(days=1)
-            )
+            model = self._fitter(fitted_on, context)
             self._fit = EtaFit(
-                model, today, cases, calibration, (held_first, today - timedelta(days=1))
+                model, today, len(fitted_on), calibration, (held_first, today - timedelta(days=1))
             )
+            self._checked_on = today  # a fit that failed is tried again on the next round
             return self._fit
 
     def refit_quietly(self) -> None:

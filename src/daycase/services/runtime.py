@@ -28,7 +28,7 @@ from daycase.services.live import LiveHub
 from daycase.services.reports import ReportService
 from daycase.services.schedule import Changed, ScheduleService
 from daycase.services.schedule_plan import Change
-from daycase.services.simulation import eta_model
+from daycase.services.simulation import eta_model, history
 from daycase.services.views import board_row_json, family_row_json
 from daycase.store.accounts import SqlAccounts
 from daycase.store.audit_writer import close_writer
@@ -212,7 +212,8 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             days=SqlReportDays(store.engine),
         ),
         etas=EtaService(
-            lambda first, last: eta_model(runtime, first, last),
+            lambda first, last: history(runtime, first, last),
+            lambda facts, context: eta_model(runtime, facts, context),
             spread_max_min=settings.eta_spread_minutes,
             today=lambda: runtime.today(),
         ),

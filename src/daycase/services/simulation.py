@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -73,9 +74,20 @@ def curve_chart(points: Sequence[tuple[int, float, float, float]], rooms: int) -
     )
 
 
+_FLOORS: dict[tuple[str, str, str], dict[int, Floors]] = {}
+_FLOORS_LOCK = threading.Lock()
+
+
 def pathway_floors(pathway: Pathway) -> dict[int, Floors]:
-    """The shortest stretches the pathway allows, by levels, from the engine itself."""
-    return {k: floors(pathway, levels) for k, levels in REPRESENTATIVE_LEVELS.items()}
+    """The shortest stretches the pathway allows, by levels, from the engine itself: asked
+    once per process for each definition (its digest), as they follow from it alone."""
+    key = (pathway.id, pathway.version, pathway.digest)
+    with _FLOORS_LOCK:
+        found = _FLOORS.get(key)
+        if found is None:
+            found = {k: floors(pathway, levels) for k, levels in REPRESENTATIVE_LEVELS.items()}
+            _FLOORS[key] = found
+        return found
 
 
 def model_of(
@@ -146,13 +158,12 @@ def history(runtime: Runtime, first: date, last: date) -> tuple[list[CaseFacts],
     return runtime.reports.read(first, last), runtime.reports.context(first, last)
 
 
-def eta_model(runtime: Runtime, first: date, last: date) -> tuple[Model, int, list[CaseFacts]]:
-    """What the boards' estimated times draw from: fitted on these days."""
-    facts, context = history(runtime, first, last)
+def eta_model(runtime: Runtime, facts: list[CaseFacts], context: Context) -> Model:
+    """What the boards' estimated times draw from: fitted on these cases."""
     model, _ = model_of(
         runtime.centre.pathway(), runtime.setup.current().setup, facts, turnovers(facts, context)
     )
-    return model, len(facts), facts
+    return model
 
 
 def fitted(runtime: Runtime, *, first: date, last: date, days: int = 250) -> Fitted:
