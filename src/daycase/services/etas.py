@@ -53,7 +53,7 @@ def family_words(eta: Eta, tz: ZoneInfo) -> str:
 
 
 def staff_words(eta: Eta, tz: ZoneInfo) -> str:
-    """ "likely out 10:40 (10:30-10:55)": the estimate and its 80 % interval."""
+    """ "likely out 10:40 (10:30 to 10:55)": the estimate and its 80 % interval."""
     hm = "%H:%M"
     return (
         f"{STAFF_WORDS[eta.milestone]} {around(eta.at, tz)} "
