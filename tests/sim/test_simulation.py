@@ -168,3 +168,12 @@ def test_a_centre_without_bays_cannot_be_simulated() -> None:
         model_from(
             kyphoplasty(), SETUP.model_copy(update={"recovery_bays": []}), [], [], placed={}, days=1
         )
+
+
+def test_a_pathway_whose_day_the_simulation_does_not_know_is_named() -> None:
+    """The day of actions is kyphoplasty's: another pathway's steps are refused by name,
+    never a traceback."""
+    text = builtin_text("kyphoplasty-2.0.yaml").replace("out_of_room", "left_the_room")
+    other = parse_pathway(text, source="another pathway")
+    with pytest.raises(CannotSimulate, match="never reached out_of_room"):
+        model_from(other, SETUP, [], [], placed={}, days=1)

@@ -95,7 +95,10 @@ def model_of(
 ) -> tuple[Model, dict[int, Floors]]:
     """The durations fitted on `facts` and the pathway's floors: what a simulation and
     the boards' estimated times draw from (no rooms or bays needed)."""
-    found = pathway_floors(pathway)
+    try:
+        found = pathway_floors(pathway)
+    except ValueError as unknown:  # a pathway whose day the simulation does not know
+        raise CannotSimulate(str(unknown)) from None
     durations: Durations = fit(
         pathway,
         facts,

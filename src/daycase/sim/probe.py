@@ -90,6 +90,12 @@ def earliest_steps(pathway: Pathway, levels: list[str]) -> dict[str, float]:
 def floors(pathway: Pathway, levels: list[str]) -> Floors:
     """The procedure and recovery floors of a case with these levels."""
     steps = earliest_steps(pathway, levels)
+    missing = [s for s in ("in_room", "out_of_room") if s not in steps]
+    if missing:  # the day of actions is kyphoplasty's: another pathway's day is not in it
+        raise ValueError(
+            f"pathway {pathway.id} {pathway.version}: the day of actions never reached "
+            f"{' or '.join(missing)}, so its minimum times cannot be asked of the engine"
+        )
     out, ready = steps["out_of_room"], _ready(steps)
     return Floors(
         levels=len(levels),
@@ -114,7 +120,10 @@ def _earliest(
     """The first whole minute from `after` the engine accepts the step, the repeated
     checks kept up meanwhile; None when it is refused for a reason time does not cure."""
     minute = after
-    while minute <= HORIZON_MIN:
+    # The script's own minute is one the step is accepted at on its day; an hour past it
+    # (or past `after`) the gate is not one time will lift.
+    limit = min(HORIZON_MIN, max(after, planned.minute) + 60)
+    while minute <= limit:
         _keep_up(pathway, state, minute, recurring)
         found = _try(pathway, state, planned, minute)
         if not isinstance(found, Refusal):
