@@ -7,6 +7,7 @@ same database, which is what `daycase user add` does too.
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import socket
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from daycase.config import Settings
+from daycase.services.passwords import hash_password
 from daycase.services.runtime import open_runtime
 from tests.support.clock import OFFSET, OFFSET_ENV, suite_now
 
@@ -39,12 +41,25 @@ def free_port() -> int:
         return port
 
 
+@functools.cache
+def password_hash(password: str) -> str:
+    """One argon2 hash per password for the whole suite: a hash takes a tenth of a second,
+    and every server a test starts has six users (a fresh salt each proves nothing more)."""
+    return hash_password(password)
+
+
 def add_users(db_url: str, users: dict[str, str], *, password: str = PASSWORD) -> None:
-    """Add users (name → role) to the database behind a server."""
+    """Add users (name → role) to the database behind a server, as `daycase user add`
+    stores them (the account service's own checks are tested in their own right)."""
     runtime = open_runtime(Settings(db=db_url, clock_offset_seconds=OFFSET.total_seconds()))
     try:
         for name, role in users.items():
-            runtime.accounts.add_user(name, role=role, password=password)
+            runtime.accounts.accounts.add_user(
+                name=name,
+                role=role,
+                password_hash=password_hash(password),
+                created_at=runtime.accounts.clock(),
+            )
     finally:
         runtime.close()
 

@@ -16,7 +16,6 @@ from datetime import date
 from typing import Literal
 
 import numpy as np
-from scipy import optimize, stats
 
 from daycase.pathways.schema import Pathway
 from daycase.reports.facts import CaseFacts
@@ -113,6 +112,8 @@ def fit_lognormal(
     data = np.asarray([v for v in values if v > 0], dtype=float)
     if len(data) < MIN_SAMPLES:
         return Fitted(name, "lognormal", math.log(prior_median), PRIOR_SIGMA, len(data), "pathway")
+    from scipy import stats  # half a second to import: every server and command would pay it
+
     sigma, _, scale = stats.lognorm.fit(data, floc=0)
     mu = math.log(scale)
     if floor is not None:
@@ -132,6 +133,7 @@ def _censored(
     only to lie at or under the one `bound` (every value that close to the floor, the
     same way, whatever it was): maximum likelihood from the plain fit's start, which
     stands if the search does not converge."""
+    from scipy import optimize, stats
 
     def minus_log_likelihood(theta: np.ndarray) -> float:
         m, s = float(theta[0]), math.exp(float(theta[1]))
@@ -148,6 +150,8 @@ def fit_normal(name: str, values: Iterable[float], prior_mean: float, prior_sd: 
     data = np.asarray(list(values), dtype=float)
     if len(data) < MIN_SAMPLES:
         return Fitted(name, "normal", prior_mean, prior_sd, len(data), "pathway")
+    from scipy import stats
+
     mean, sd = stats.norm.fit(data)
     return Fitted(name, "normal", float(mean), max(float(sd), MIN_SIGMA), len(data), "history")
 

@@ -27,7 +27,6 @@ from typing import NamedTuple
 
 import numpy as np
 import simpy
-from scipy import stats
 
 from daycase.sim.fit import Durations
 
@@ -359,6 +358,8 @@ def _interval(values: Sequence[float]) -> tuple[float, float, float]:
     mean = float(data.mean())
     if len(data) < 2 or float(data.std(ddof=1)) == 0.0:
         return mean, mean, mean
+    from scipy import stats  # imported when needed: a server's start would pay half a second
+
     half = float(stats.t.ppf(0.975, len(data) - 1)) * float(data.std(ddof=1)) / math.sqrt(len(data))
     return mean, max(0.0, mean - half), mean + half
 
