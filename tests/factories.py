@@ -46,9 +46,12 @@ def opened(
     scheduled_start: datetime = START_AT,
     recorded_at: datetime | None = None,
     pathway_id: str = "kyphoplasty",
-    family_code: str = "K7Q2",
+    family_code: str | None = None,
 ) -> CaseOpened:
-    """The CaseOpened that starts a case (recorded two hours before its start by default)."""
+    """The CaseOpened that starts a case (recorded two hours before its start by default).
+
+    Its family code is the case's own unless given: a store refuses a second case of
+    one day with the same code."""
     return CaseOpened(
         event_id=event_id(case_id, seq),
         case_id=case_id,
@@ -68,7 +71,7 @@ def opened(
         ),
         levels=("T12", "L1"),
         scheduled_start=scheduled_start,
-        family_code=family_code,
+        family_code=family_code or f"K-{case_id}",
     )
 
 

@@ -398,6 +398,42 @@ def test_a_once_step_raced_by_two_writers_is_accepted_exactly_once(db_url: str) 
     assert events[-1].event_id == accepted[0].event_id
 
 
+def test_two_processes_drawing_one_family_code_for_a_day_give_two_codes(db_url: str) -> None:
+    """The code is checked in the opening's own transaction, not read beforehand: a second
+    process that draws a code the day already holds is refused there and draws again."""
+    start = suite_now().replace(microsecond=0) + timedelta(hours=2)
+    stores = [open_store(db_url) for _ in range(2)]
+    try:
+        # The same seed: both draw the same first code.
+        services = [CaseService(s, clock=suite_now, rng=random.Random(7)) for s in stores]
+        cases = [
+            service.open_case(
+                OpenCase(
+                    actor=Actor("desk", "front_desk"),
+                    pathway_id="kyphoplasty",
+                    mrn=f"H-code-{n}",
+                    given_name="Ada",
+                    family_name="Lane",
+                    birth_date=date(1944, 5, 17),
+                    sex="female",
+                    levels=LEVELS,
+                    scheduled_start=start + timedelta(minutes=30 * n),
+                )
+            )
+            for n, service in enumerate(services)
+        ]
+    finally:
+        for store in stores:
+            store.close()
+    first, second = cases
+    assert not isinstance(first, Refusal)
+    assert not isinstance(second, Refusal)
+    seeded, alphabet = random.Random(7), "ACDEFGHJKMNPQRTUVWXY34679"
+    assert first.family_code == "".join(seeded.choice(alphabet) for _ in first.family_code)
+    assert second.family_code != first.family_code
+    assert len(load(db_url, second.case_id)) == 1
+
+
 def test_a_writer_behind_another_process_is_not_refused_on_its_stale_copy(db_url: str) -> None:
     """A gate met by another process's write counts, though this process has not seen it."""
     case_id, _ = seed_case(db_url, stop_before="sign_in", mrn="H-stale")

@@ -11,7 +11,7 @@ import dataclasses
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +23,7 @@ from daycase.store.base import (
     CaseSummary,
     ConcurrencyError,
     EventStore,
+    FamilyCodeTaken,
     IdempotencyKey,
     KeyUsed,
 )
@@ -176,6 +177,61 @@ class StoreContract(ABC):
             "after-midnight"
         )
         assert store.cases_between(date(2025, 6, 4), date(2025, 6, 9)) == []
+
+    def test_a_family_code_is_held_by_one_case_a_day(self, store: EventStore) -> None:
+        """Checked in the opening's own transaction: the day is its start's local date."""
+        morning = datetime(2025, 6, 2, 8, 30, tzinfo=BST)
+        store.append([opened("first", scheduled_start=morning, family_code="Q4")], expected_seq=0)
+        late = datetime(2025, 6, 2, 23, 30, tzinfo=EST)  # 3 June in UTC, 2 June there
+        with pytest.raises(FamilyCodeTaken) as taken:
+            store.append(
+                [opened("second", scheduled_start=late, family_code="Q4"), recorded("second", 2)],
+                expected_seq=0,
+            )
+        assert (taken.value.code, taken.value.on) == ("Q4", date(2025, 6, 2))
+        assert store.load("second") == []
+        assert store.case("second") is None
+        next_day = morning + timedelta(days=1)
+        store.append([opened("third", scheduled_start=next_day, family_code="Q4")], expected_seq=0)
+        assert {c.case_id for c in store.cases()} == {"first", "third"}
+        assert store.verify() == []
+
+    def test_openings_queued_together_never_share_a_family_code(self, store: EventStore) -> None:
+        """Writes the store groups into one transaction are checked against each other and
+        against the day: of six openings drawing one code, exactly one is stored, and an
+        opening drawing a code the day already held is refused alone."""
+        for n in range(6):
+            store.append([opened(f"c{n}")], expected_seq=0)
+        store.append([opened("held", family_code="HELD")], expected_seq=0)
+
+        async def together(*writes: Awaitable[None]) -> list[BaseException | None]:
+            return await asyncio.gather(*writes, return_exceptions=True)
+
+        def steps(seq: int) -> list[Awaitable[None]]:
+            return [
+                store.append_async([recorded(f"c{n}", seq)], expected_seq=seq - 1) for n in range(6)
+            ]
+
+        same = [
+            store.append_async([opened(f"o{n}", family_code="SAME")], expected_seq=0)
+            for n in range(6)
+        ]
+        outcomes = asyncio.run(together(*steps(2), *same))
+        assert outcomes[:6] == [None] * 6
+        assert outcomes[6:].count(None) == 1
+        assert all(isinstance(o, FamilyCodeTaken) for o in outcomes[6:] if o is not None)
+
+        late = store.append_async([opened("late", family_code="HELD")], expected_seq=0)
+        other = store.append_async([opened("other", family_code="ELSE")], expected_seq=0)
+        outcomes = asyncio.run(together(*steps(3), late, other))
+        assert outcomes[:6] == [None] * 6
+        assert isinstance(outcomes[6], FamilyCodeTaken)
+        assert outcomes[7] is None
+        assert store.case("late") is None
+        codes = [c.family_code for c in store.cases()]
+        assert len(codes) == len(set(codes)) == 9
+        assert all(len(store.load(f"c{n}")) == 3 for n in range(6))
+        assert store.verify() == []
 
     def test_a_moved_booking_is_listed_on_its_new_day_only(self, store: EventStore) -> None:
         """The index follows the newest booked start, alone or beside other appends."""

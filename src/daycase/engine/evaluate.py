@@ -110,7 +110,12 @@ def active_alerts_at(
     what a gate asking for "no active alert" reads (only the rules of `codes` if given)."""
     terminal = terminal_entry(pathway, state)
     alerts = _alerts(
-        pathway, state, now=at, terminal_at=terminal.at if terminal else None, codes=codes
+        pathway,
+        state,
+        now=at,
+        terminal_at=terminal.at if terminal else None,
+        codes=codes,
+        active_only=True,
     )
     return [a for a in alerts if a.active]
 
@@ -122,7 +127,11 @@ def _alerts(
     now: datetime,
     terminal_at: datetime | None,
     codes: Collection[str] | None = None,
+    active_only: bool = False,
 ) -> list[Alert]:
+    """Every alert of the case up to `now`; with `active_only`, a rule already cut by
+    `now` (its resolving step or the terminal step charted) is not run at all: none of its
+    alerts can still be active (the discharge gate skips the pre-procedure checks so)."""
     ctx = RuleContext(
         pathway=pathway,
         state=state,
@@ -135,6 +144,8 @@ def _alerts(
         if codes is not None and rule.code not in codes:
             continue
         cut_at = alert_cut_at(rule, state, now=now, terminal_at=terminal_at)
+        if active_only and cut_at is not None and cut_at <= now:
+            continue
         for span in spans(rule, ctx):
             alert = clip(rule.code, span, now=now, cut_at=cut_at)
             if alert is not None:

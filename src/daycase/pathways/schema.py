@@ -245,11 +245,12 @@ class AlertRule(Model):
     @property
     def bound_params(self) -> Any:
         """The parameters as the rule's own typed shape, bound by the loader."""
-        if self._bound is None:
+        bound = self._bound
+        if bound is None:
             raise RuntimeError(
                 f"alert {self.code}: parameters not bound; load pathways with daycase.engine.load"
             )
-        return self._bound
+        return bound
 
     def bind(self, params: Any) -> None:
         self._bound = params

@@ -57,6 +57,7 @@ from daycase.services.catalog import PathwayCatalog
 from daycase.store.base import (
     ConcurrencyError,
     EventStore,
+    FamilyCodeTaken,
     IdempotencyKey,
     KeyUsed,
 )
@@ -310,20 +311,27 @@ class CaseService:
             if replayed is not None:
                 return replayed
         pathway = self.catalog.get(cmd.pathway_id, cmd.pathway_version)
-        day = cmd.scheduled_start.date() if cmd.scheduled_start.tzinfo else None
-        taken: set[str] = (yield _Day(day)) if day else set()
-        code = self._family_code(pathway, taken)
-        decision = decide_open(
-            pathway,
-            cmd,
-            case_id=self.new_id(),
-            event_id=self.new_id(),
-            now=self.clock(),
-            family_code=code,
-        )
-        if isinstance(decision, CaseOpened):
+        case_id, event_id = self.new_id(), self.new_id()
+        # The store checks the code in the opening's own transaction, so nothing is read
+        # first: a code drawn twice on one day (rare) is refused there and drawn again,
+        # clear of every code the day holds by then.
+        taken: set[str] = set()
+        for _ in range(MAX_ATTEMPTS):
+            decision = decide_open(
+                pathway,
+                cmd,
+                case_id=case_id,
+                event_id=event_id,
+                now=self.clock(),
+                family_code=self._family_code(pathway, taken),
+            )
+            if not isinstance(decision, CaseOpened):
+                return decision
             try:
                 yield _Append(decision, 0, stored_key)
+            except FamilyCodeTaken as clash:
+                taken |= {clash.code, *(yield _Day(clash.on))}
+                continue
             except KeyUsed:
                 assert stored_key is not None
                 replayed = yield from self._replayed(stored_key, CaseOpened)
@@ -331,7 +339,8 @@ class CaseService:
                     return replayed
                 raise
             self._remember(fold([decision]))
-        return decision
+            return decision
+        raise RuntimeError("no free family code left for this day")
 
     def _reschedule(
         self, case_id: str, cmd: RescheduleCase, key: WriteKey | None

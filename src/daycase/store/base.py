@@ -30,6 +30,17 @@ class KeyUsed(Exception):
     """The idempotency key already stands for a stored write: answer with that one."""
 
 
+class FamilyCodeTaken(Exception):
+    """Another case booked on that day already holds the opening's family code: the
+    family board would show two patients under one code. Nothing was stored; draw
+    another code and open again."""
+
+    def __init__(self, code: str, on: date) -> None:
+        super().__init__(f"family code {code} is already taken on {on.isoformat()}")
+        self.code = code
+        self.on = on
+
+
 @dataclass(frozen=True, slots=True)
 class IdempotencyKey:
     """A client's key for one write, as stored: `key` is a digest of who sent it and the
@@ -83,7 +94,9 @@ class EventStore(Protocol):
         The first event's `seq` must be `expected_seq + 1` and the case's stored last seq
         must be `expected_seq` (0 for a new case), else `ConcurrencyError`. With an
         `idempotency` key the key is stored in the same transaction; a key already stored
-        raises `KeyUsed` and stores nothing.
+        raises `KeyUsed` and stores nothing. An opening whose family code another case of
+        its day (its start's local date) already holds raises `FamilyCodeTaken` and stores
+        nothing: checked inside the transaction, so two openings never share a code.
         """
         ...
 

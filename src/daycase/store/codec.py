@@ -196,9 +196,13 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
     raise ValueError(f"unknown event kind {kind!r}")
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(obj: JSONObject) -> str:
-    """The one serialisation that is stored and hashed."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The one serialisation that is stored and hashed (`json.dumps` with these options,
+    its encoder made once: every write makes one body)."""
+    return _CANONICAL.encode(obj)
 
 
 _BODIES: dict[str, tuple[Event, str]] = {}

@@ -16,6 +16,7 @@ from daycase.store.base import (
     CaseSummary,
     ChainProblem,
     ConcurrencyError,
+    FamilyCodeTaken,
     IdempotencyKey,
     KeyUsed,
     Subscriber,
@@ -64,8 +65,15 @@ class MemoryEventStore:
             taken = [event.event_id for event in events if event.event_id in self._event_ids]
             if taken:
                 raise ValueError(f"event id {taken[0]} is already stored")
-            sealed = seal(events, prev_hash=rows[-1].hash if rows else GENESIS_HASH)
             first = events[0]
+            if isinstance(first, CaseOpened):
+                on = first.scheduled_start.date()
+                if any(
+                    e.scheduled_date == on and e.summary.family_code == first.family_code
+                    for e in self._index.values()
+                ):
+                    raise FamilyCodeTaken(first.family_code, on)
+            sealed = seal(events, prev_hash=rows[-1].hash if rows else GENESIS_HASH)
             if isinstance(first, CaseOpened):
                 summary = CaseSummary(
                     case_id=case_id,

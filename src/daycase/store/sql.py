@@ -28,6 +28,7 @@ from daycase.store.base import (
     CaseSummary,
     ChainProblem,
     ConcurrencyError,
+    FamilyCodeTaken,
     IdempotencyKey,
     KeyUsed,
     Subscriber,
@@ -226,6 +227,14 @@ _MOVE_CASE = (
 _FORGET_FACTS = report_facts_table.delete().where(
     report_facts_table.c.case_id == sa.bindparam("b_case_id")
 )
+# An opening's family code, checked in its own transaction (the writer's hot connection:
+# no read of its own before the write, and no race between two openings).
+_CODE_TAKEN = (
+    sa.select(sa.literal(1))
+    .where(cases_table.c.scheduled_date == sa.bindparam("on"))
+    .where(cases_table.c.family_code == sa.bindparam("code"))
+    .limit(1)
+)
 _KEY_TAKEN = sa.select(sa.literal(1)).where(idempotency_keys_table.c.key_hash == sa.bindparam("k"))
 _KEY_COLUMNS = ["key_hash", "request_hash", "case_id", "event_id", "created_at"]
 _REPLAY = (
@@ -323,10 +332,16 @@ WITH opened AS (
     SELECT * FROM json_to_recordset(%s::json) AS r(key_hash text, request_hash text,
         case_id text, event_id text, created_at text)
     RETURNING 1
+), clashes AS (
+    -- Openings whose family code a case of their day held before this statement.
+    SELECT count(*) AS n FROM cases AS c
+    JOIN json_to_recordset(%s::json) AS o(scheduled_date text, family_code text)
+        ON c.scheduled_date = o.scheduled_date AND c.family_code = o.family_code
 )
 SELECT (SELECT count(*) FROM advanced),
     (SELECT count(*) FROM opened) + (SELECT count(*) FROM stored) + (SELECT count(*) FROM keys),
-    (SELECT count(pg_notify('daycase_cases', c)) FROM json_array_elements_text(%s::json) AS c)
+    (SELECT count(pg_notify('daycase_cases', c)) FROM json_array_elements_text(%s::json) AS c),
+    (SELECT n FROM clashes)
 """
 
 
@@ -422,6 +437,7 @@ class SqlEventStore:
             dialect.loaded_dbapi.IntegrityError,
         )
         self._key_taken = Prepared(_KEY_TAKEN, dialect)
+        self._code_taken = Prepared(_CODE_TAKEN, dialect)
         self._insert_key = Prepared(
             idempotency_keys_table.insert().inline(), dialect, column_keys=_KEY_COLUMNS
         )
@@ -633,6 +649,9 @@ class SqlEventStore:
                 raise KeyUsed(idempotency.key)
         plan = self._plan(cursor, events, expected_seq, idempotency)
         if plan.case_row is not None:
+            if self._code_held(cursor, plan.case_row):
+                row = plan.case_row
+                raise FamilyCodeTaken(row["family_code"], date.fromisoformat(row["scheduled_date"]))
             cursor.execute(self._insert_case.sql, self._insert_case.params(plan.case_row))
         else:
             assert plan.advance is not None
@@ -686,20 +705,26 @@ class SqlEventStore:
                 continue
             outcomes.append((None, None))
         opens = [plan.case_row for plan in plans if plan.case_row is not None]
+        if len({(row["scheduled_date"], row["family_code"]) for row in opens}) < len(opens):
+            raise Fallback("two openings of one day drew one family code")
         advances = [plan.advance for plan in plans if plan.advance is not None]
         rows = [row for plan in plans for row in plan.event_rows]
         keys = [plan.key_row for plan in plans if plan.key_row is not None]
         if self._notify_sql is not None:
-            params = tuple(
+            opened, advanced_json, stored, keyed, notified = (
                 json.dumps(part, ensure_ascii=False)
                 for part in (opens, advances, rows, keys, [plan.case_id for plan in plans])
             )
+            params = (opened, advanced_json, stored, keyed, opened, notified)
             with cursor.connection.pipeline():
                 cursor.execute(_PG_BATCH, params)
             counts = cursor.fetchone()
             assert counts is not None  # the statement always answers one row
-            advanced = counts[0]
+            advanced, clashes = counts[0], counts[3]
         else:
+            clashes = 0
+            if any(self._code_held(cursor, row) for row in opens):
+                raise Fallback("an opening's family code is taken on its day")
             if opens:
                 cursor.executemany(self._insert_case.sql, self._insert_case.params_many(opens))
             advanced = 0
@@ -710,11 +735,19 @@ class SqlEventStore:
                 cursor.executemany(self._insert_event.sql, self._insert_event.params_many(rows))
             if keys:
                 cursor.executemany(self._insert_key.sql, self._insert_key.params_many(keys))
+        if clashes:
+            raise Fallback("an opening's family code is taken on its day")
         if advanced != len(advances):
             raise Fallback("a case's index row was not where this store left it")
         for plan in plans:
             self._remember_end(plan.case_id, *plan.end)
         return outcomes
+
+    def _code_held(self, cursor: DBAPICursor, case_row: dict[str, Any]) -> bool:
+        """Whether a case of the opening's day already holds its family code."""
+        values = {"on": case_row["scheduled_date"], "code": case_row["family_code"]}
+        cursor.execute(self._code_taken.sql, self._code_taken.params(values))
+        return cursor.fetchone() is not None
 
     def _forget_end(self, case_id: str) -> None:
         with self._ends_lock:

@@ -6,6 +6,7 @@ the pathway file, so a centre can set its own limits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -51,13 +52,30 @@ class Check(RuleParams):
             return value in self.in_
         if not isinstance(value, int | float):
             return False
-        v = Decimal(str(value))
-        for op, bound in (("lt", self.lt), ("le", self.le), ("gt", self.gt), ("ge", self.ge)):
-            if bound is None:
-                continue
-            b = Decimal(str(bound))
-            return {"lt": v < b, "le": v <= b, "gt": v > b, "ge": v >= b}[op]
+        # As the decimals written out, so 0.1 + 0.2 against a limit of 0.3 reads as a nurse
+        # would. Two floats (or a float and a whole number under 2**53) compare the same
+        # way as their shortest decimals, so only larger whole numbers take the Decimal way.
+        v: float | Decimal = value
+        if isinstance(value, int) and abs(value) >= 2**53:
+            v = Decimal(value)
+        if self.lt is not None:
+            return v < _limit(self.lt, v)
+        if self.le is not None:
+            return v <= _limit(self.le, v)
+        if self.gt is not None:
+            return v > _limit(self.gt, v)
+        if self.ge is not None:
+            return v >= _limit(self.ge, v)
         return False
+
+
+def _limit(bound: float, against: float | Decimal) -> float | Decimal:
+    return _decimal(bound) if isinstance(against, Decimal) else bound
+
+
+@functools.cache
+def _decimal(bound: float) -> Decimal:
+    return Decimal(str(bound))
 
 
 class StepChecks(RuleParams):
@@ -140,7 +158,7 @@ def latest_check(alert: AlertRule, params: StepChecks, ctx: RuleContext) -> list
             bool(detail),
             severity=severity,
             step=latest.step,
-            message=message(alert, detail=detail),
+            message=message(alert, detail=detail) if detail else "",  # unread when clear
         )
     return tracker.spans
 
