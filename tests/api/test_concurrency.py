@@ -88,6 +88,21 @@ def marker_of(data: JSONObject) -> Marker:
     return int(heart_rate), int(systolic)
 
 
+def booking(mrn: str, start: datetime) -> OpenCase:
+    """The front desk's booking of one patient (Ada Lane) for `start`."""
+    return OpenCase(
+        actor=Actor("desk", "front_desk"),
+        pathway_id="kyphoplasty",
+        mrn=mrn,
+        given_name="Ada",
+        family_name="Lane",
+        birth_date=date(1944, 5, 17),
+        sex="female",
+        levels=LEVELS,
+        scheduled_start=start,
+    )
+
+
 def seed_case(url: str, *, stop_before: str, mrn: str) -> tuple[str, int]:
     """A case replayed through the demo's day script up to (not including) `stop_before`.
 
@@ -99,19 +114,7 @@ def seed_case(url: str, *, stop_before: str, mrn: str) -> tuple[str, int]:
     store = open_store(url)
     try:
         service = CaseService(store, clock=clock)
-        case = service.open_case(
-            OpenCase(
-                actor=Actor("desk", "front_desk"),
-                pathway_id="kyphoplasty",
-                mrn=mrn,
-                given_name="Ada",
-                family_name="Lane",
-                birth_date=date(1944, 5, 17),
-                sex="female",
-                levels=LEVELS,
-                scheduled_start=start,
-            )
-        )
+        case = service.open_case(booking(mrn, start))
         assert not isinstance(case, Refusal), case
         arrival = start - timedelta(minutes=60)
         for planned in day_script(LEVELS, arrival, random.Random(mrn)):
@@ -407,19 +410,7 @@ def test_two_processes_drawing_one_family_code_for_a_day_give_two_codes(db_url: 
         # The same seed: both draw the same first code.
         services = [CaseService(s, clock=suite_now, rng=random.Random(7)) for s in stores]
         cases = [
-            service.open_case(
-                OpenCase(
-                    actor=Actor("desk", "front_desk"),
-                    pathway_id="kyphoplasty",
-                    mrn=f"H-code-{n}",
-                    given_name="Ada",
-                    family_name="Lane",
-                    birth_date=date(1944, 5, 17),
-                    sex="female",
-                    levels=LEVELS,
-                    scheduled_start=start + timedelta(minutes=30 * n),
-                )
-            )
+            service.open_case(booking(f"H-code-{n}", start + timedelta(minutes=30 * n)))
             for n, service in enumerate(services)
         ]
     finally:
