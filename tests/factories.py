@@ -71,7 +71,7 @@ def opened(
         ),
         levels=("T12", "L1"),
         scheduled_start=scheduled_start,
-        family_code=family_code or f"K-{case_id}",
+        family_code=f"K-{case_id}" if family_code is None else family_code,
     )
 
 

@@ -9,6 +9,7 @@ and `daycase verify` (a real process) finds every hash chain intact.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import random
 import subprocess
@@ -35,11 +36,20 @@ from daycase.store.base import (
     ChainProblem,
     ConcurrencyError,
     EventStore,
+    FamilyCodeTaken,
     IdempotencyKey,
     Subscriber,
 )
 from daycase.store.factory import open_store
-from daycase.store.sql import SqlEventStore, cases_table, events_table, make_engine
+from daycase.store.sql import (
+    PG_DAY_LOCK,
+    SqlEventStore,
+    case_index_row,
+    cases_table,
+    day_lock_key,
+    events_table,
+    make_engine,
+)
 from daycase.types import JSONObject
 from tests.factories import opened, recorded
 from tests.support.clock import suite_now
@@ -401,9 +411,46 @@ def test_a_once_step_raced_by_two_writers_is_accepted_exactly_once(db_url: str) 
     assert events[-1].event_id == accepted[0].event_id
 
 
+def test_an_opening_waits_for_another_servers_opening_of_its_day(db_url: str) -> None:
+    """Another server's opening, not yet committed, holds its code: an opening of the same
+    day with the same code waits for it and is then refused, never stored beside it."""
+    start = datetime(2026, 6, 2, 9, tzinfo=suite_now().tzinfo)
+    theirs, mine = opened("theirs", scheduled_start=start), opened("mine", scheduled_start=start)
+    mine = dataclasses.replace(mine, family_code=theirs.family_code)
+    engine = make_engine(db_url)
+    store = open_store(db_url)
+    outcome: list[BaseException | None] = []
+
+    def open_mine() -> None:
+        try:
+            store.append([mine], expected_seq=0)
+            outcome.append(None)
+        except BaseException as error:  # handed to the test's own thread
+            outcome.append(error)
+
+    try:
+        with engine.begin() as conn:  # the other server's transaction, as its store runs it
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(PG_DAY_LOCK, (day_lock_key(start.date().isoformat()),))
+            row = {"case_id": "theirs", **case_index_row(theirs), "last_seq": 1, "last_hash": "0"}
+            conn.execute(cases_table.insert(), row)
+            opener = threading.Thread(target=open_mine)
+            opener.start()
+            opener.join(0.5)
+            assert opener.is_alive()  # waiting for the other transaction
+        opener.join(15)
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], FamilyCodeTaken)
+        assert [c.case_id for c in store.cases(on=start.date())] == ["theirs"]
+    finally:
+        store.close()
+        engine.dispose()
+
+
 def test_two_processes_drawing_one_family_code_for_a_day_give_two_codes(db_url: str) -> None:
     """The code is checked in the opening's own transaction, not read beforehand: a second
-    process that draws a code the day already holds is refused there and draws again."""
+    store (as another process has) that draws a code the day already holds is refused
+    there and draws again."""
     start = suite_now().replace(microsecond=0) + timedelta(hours=2)
     stores = [open_store(db_url) for _ in range(2)]
     try:

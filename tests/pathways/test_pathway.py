@@ -195,6 +195,19 @@ def test_a_bad_range_names_the_key_path() -> None:
     ]
 
 
+def test_a_limit_of_nan_or_infinity_is_refused() -> None:
+    """A reading never compares below NaN: such a check would never alert, silently."""
+    problems = problems_of(edited("{field: spo2, lt: 92,", "{field: spo2, lt: .nan,"))
+    assert len(problems) == 1
+    assert problems[0].endswith("Input should be a finite number")
+    problems = problems_of(
+        edited("heart_rate: {type: number, min: 20", "heart_rate: {type: number, min: -.inf")
+    )
+    assert problems == [
+        "steps[1] (preop_vitals).fields.heart_rate.min: Input should be a finite number"
+    ]
+
+
 def test_an_unknown_key_is_refused() -> None:
     problems = problems_of(edited("    when: repeat\n", "    when: repeat\n    colour: red\n"))
     assert problems == ["steps[1] (preop_vitals).colour: Extra inputs are not permitted"]

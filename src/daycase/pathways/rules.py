@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 
 class RuleParams(BaseModel):
-    """Base of every rule's parameters: frozen, and unknown keys are errors."""
+    """Base of every rule's parameters: frozen, unknown keys are errors, and a limit of
+    NaN or infinity is refused (a check against it would never fire, silently)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 RuleShapes = Mapping[str, type[RuleParams]]

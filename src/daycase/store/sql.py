@@ -235,6 +235,17 @@ _CODE_TAKEN = (
     .where(cases_table.c.family_code == sa.bindparam("code"))
     .limit(1)
 )
+# PostgreSQL checks against what is committed when a statement starts: two servers could
+# each find a code free and both store it. Openings of one day take turns instead, on a
+# transaction-scoped lock named after the day (SQLite's write lock does this already).
+PG_DAY_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+
+
+def day_lock_key(day: str) -> str:
+    """The name of the lock openings of `day` (ISO date) take on PostgreSQL."""
+    return f"daycase-family-codes:{day}"
+
+
 _KEY_TAKEN = sa.select(sa.literal(1)).where(idempotency_keys_table.c.key_hash == sa.bindparam("k"))
 _KEY_COLUMNS = ["key_hash", "request_hash", "case_id", "event_id", "created_at"]
 _REPLAY = (
@@ -649,6 +660,7 @@ class SqlEventStore:
                 raise KeyUsed(idempotency.key)
         plan = self._plan(cursor, events, expected_seq, idempotency)
         if plan.case_row is not None:
+            self._lock_days(cursor, [plan.case_row])
             if self._code_held(cursor, plan.case_row):
                 row = plan.case_row
                 raise FamilyCodeTaken(row["family_code"], date.fromisoformat(row["scheduled_date"]))
@@ -711,6 +723,7 @@ class SqlEventStore:
         rows = [row for plan in plans for row in plan.event_rows]
         keys = [plan.key_row for plan in plans if plan.key_row is not None]
         if self._notify_sql is not None:
+            self._lock_days(cursor, opens)  # before the batch statement takes its snapshot
             opened, advanced_json, stored, keyed, notified = (
                 json.dumps(part, ensure_ascii=False)
                 for part in (opens, advances, rows, keys, [plan.case_id for plan in plans])
@@ -742,6 +755,13 @@ class SqlEventStore:
         for plan in plans:
             self._remember_end(plan.case_id, *plan.end)
         return outcomes
+
+    def _lock_days(self, cursor: DBAPICursor, case_rows: list[dict[str, Any]]) -> None:
+        """On PostgreSQL, wait for every other transaction opening a case on these days."""
+        if self._notify_sql is None:
+            return
+        for day in sorted({row["scheduled_date"] for row in case_rows}):
+            cursor.execute(PG_DAY_LOCK, (day_lock_key(day),))
 
     def _code_held(self, cursor: DBAPICursor, case_row: dict[str, Any]) -> bool:
         """Whether a case of the opening's day already holds its family code."""
