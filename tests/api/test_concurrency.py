@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 
-from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal
-from daycase.engine.events import Event, StepRecorded
+from daycase.engine.commands import Actor, OpenCase, RecordStep, Refusal, RescheduleCase
+from daycase.engine.events import CaseOpened, Event, StepRecorded
 from daycase.services.cases import CaseService
 from daycase.sim.day import ScriptClock, day_script
 from daycase.store.base import (
@@ -217,6 +217,22 @@ class CountingStore:
 
     def close(self) -> None:
         self.inner.close()
+
+
+class RacedCodes(CountingStore):
+    """A store whose next read of a day's family codes is followed, at once, by `then()`:
+    another process's write landing between this process's read and its append."""
+
+    def __init__(self, inner: EventStore) -> None:
+        super().__init__(inner)
+        self.then: Callable[[], None] | None = None
+
+    def family_codes(self, *, on: date) -> set[str]:
+        codes = self.inner.family_codes(on=on)
+        then, self.then = self.then, None
+        if then is not None:
+            then()
+        return codes
 
 
 def race(count: int, body: Callable[[int], T]) -> list[T]:
@@ -445,6 +461,40 @@ def test_an_opening_waits_for_another_servers_opening_of_its_day(db_url: str) ->
     finally:
         store.close()
         engine.dispose()
+
+
+def test_a_move_raced_onto_a_day_that_takes_its_code_is_refused_and_not_stored(
+    db_url: str,
+) -> None:
+    """The service reads the new day's codes before a move; another process opening a case
+    there with the same code right after that read is caught by the store, and the move is
+    refused in the same words."""
+    start = suite_now().replace(microsecond=0) + timedelta(hours=2)
+    tomorrow = start + timedelta(days=1)
+    mine, theirs = RacedCodes(open_store(db_url)), open_store(db_url)
+    try:
+        service = CaseService(mine, clock=suite_now)
+        case = service.open_case(booking("H-move", start))
+        assert isinstance(case, CaseOpened)
+        clashing = opened("theirs", scheduled_start=tomorrow, family_code=case.family_code)
+        mine.then = lambda: theirs.append([clashing], expected_seq=0)
+        refused = service.reschedule(
+            case.case_id,
+            RescheduleCase(
+                actor=Actor("desk", "front_desk"),
+                scheduled_start=tomorrow + timedelta(hours=1),
+                reason="the hospital moved the list",
+            ),
+        )
+    finally:
+        mine.close()
+        theirs.close()
+    assert isinstance(refused, Refusal)
+    assert refused.fields == {
+        "scheduled_start": f"another case on {tomorrow.date()} already has this case's family "
+        f"code {case.family_code}; cancel this booking and book the patient again for that day"
+    }
+    assert len(load(db_url, case.case_id)) == 1
 
 
 def test_two_processes_drawing_one_family_code_for_a_day_give_two_codes(db_url: str) -> None:

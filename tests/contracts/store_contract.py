@@ -196,6 +196,23 @@ class StoreContract(ABC):
         assert {c.case_id for c in store.cases()} == {"first", "third"}
         assert store.verify() == []
 
+    def test_a_booking_moves_only_to_a_day_where_its_family_code_is_free(
+        self, store: EventStore
+    ) -> None:
+        """A move takes the code along: refused (nothing changed) onto a day that holds it."""
+        today, tomorrow = at(9), at(9) + timedelta(days=1)
+        store.append([opened("mover", scheduled_start=today, family_code="Q4")], expected_seq=0)
+        store.append([opened("there", scheduled_start=tomorrow, family_code="Q4")], expected_seq=0)
+        with pytest.raises(FamilyCodeTaken) as taken:
+            store.append(
+                [rescheduled("mover", 2, to=tomorrow + timedelta(hours=1))], expected_seq=1
+            )
+        assert (taken.value.code, taken.value.on) == ("Q4", tomorrow.date())
+        assert [e.seq for e in store.load("mover")] == [1]
+        assert [c.case_id for c in store.cases(on=today.date())] == ["mover"]
+        store.append([rescheduled("mover", 2, to=today + timedelta(hours=2))], expected_seq=1)
+        assert store.verify() == []
+
     def test_openings_queued_together_never_share_a_family_code(self, store: EventStore) -> None:
         """Writes the store groups into one transaction are checked against each other and
         against the day: of six openings drawing one code, exactly one is stored, and an

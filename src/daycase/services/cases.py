@@ -121,6 +121,16 @@ class WriteKey:
     request: str
 
 
+def code_clash(code: str, on: date) -> Refusal:
+    """A move refused because another case of the new day holds the family code."""
+    return Refusal.of_fields(
+        {
+            "scheduled_start": f"another case on {on} already has this case's family code "
+            f"{code}; cancel this booking and book the patient again for that day"
+        }
+    )
+
+
 def request_digest(*parts: str | bytes) -> str:
     """A digest of what a write asked for, to tell a true retry from a reused key."""
     digest = hashlib.sha256()
@@ -361,13 +371,7 @@ class CaseService:
                 and decided.scheduled_start.date() != opened.scheduled_start.date()
                 and opened.family_code in taken
             ):
-                return Refusal.of_fields(
-                    {
-                        "scheduled_start": f"another case on {day} already has this case's "
-                        f"family code {opened.family_code}; cancel this booking and book "
-                        "the patient again for that day"
-                    }
-                )
+                return code_clash(opened.family_code, decided.scheduled_start.date())
             return decided
 
         return (yield from self._write(case_id, decide, key, cmd.actor, CaseRescheduled))
@@ -418,6 +422,8 @@ class CaseService:
                 if replayed is not None:
                     return replayed
                 raise
+            except FamilyCodeTaken as clash:  # a move onto a day that took the code meanwhile
+                return code_clash(clash.code, clash.on)
             apply(state, decision)
             return decision
         raise ConcurrencyError(f"case {case_id}: gave up after {MAX_ATTEMPTS} concurrent retries")

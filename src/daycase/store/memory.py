@@ -92,6 +92,13 @@ class MemoryEventStore:
                 moves = [e for e in events if isinstance(e, CaseRescheduled)]
                 if moves:  # the index follows a booking to its new start
                     start = moves[-1].scheduled_start
+                    code = entry.summary.family_code
+                    if start.date() != day and any(
+                        e.scheduled_date == start.date() and e.summary.family_code == code
+                        for other, e in self._index.items()
+                        if other != case_id
+                    ):
+                        raise FamilyCodeTaken(code, start.date())
                     summary = replace(summary, scheduled_start_iso=start.isoformat())
                     day = start.date()
                 self._index[case_id] = _IndexEntry(summary, day)

@@ -235,6 +235,18 @@ _CODE_TAKEN = (
     .where(cases_table.c.family_code == sa.bindparam("code"))
     .limit(1)
 )
+# A booking moved to another day takes its family code along: another case of that day
+# must not hold it (a move within its own day changes nothing here).
+_ME, _OTHER = cases_table.alias("me"), cases_table.alias("other")
+_MOVE_CLASH = (
+    sa.select(_ME.c.family_code)
+    .select_from(_ME.join(_OTHER, _OTHER.c.family_code == _ME.c.family_code))
+    .where(_ME.c.case_id == sa.bindparam("case_id"))
+    .where(_ME.c.scheduled_date != sa.bindparam("on"))
+    .where(_OTHER.c.scheduled_date == sa.bindparam("on"))
+    .where(_OTHER.c.case_id != _ME.c.case_id)
+    .limit(1)
+)
 # PostgreSQL checks against what is committed when a statement starts: two servers could
 # each find a code free and both store it. Openings of one day take turns instead, on a
 # transaction-scoped lock named after the day (SQLite's write lock does this already).
@@ -449,6 +461,7 @@ class SqlEventStore:
         )
         self._key_taken = Prepared(_KEY_TAKEN, dialect)
         self._code_taken = Prepared(_CODE_TAKEN, dialect)
+        self._move_clash = Prepared(_MOVE_CLASH, dialect)
         self._insert_key = Prepared(
             idempotency_keys_table.insert().inline(), dialect, column_keys=_KEY_COLUMNS
         )
@@ -675,6 +688,12 @@ class SqlEventStore:
                     "the expected hash; another writer won, or the index is damaged (run verify)"
                 )
         if plan.moved is not None:
+            day = plan.moved["b_scheduled_date"]
+            self._lock_days(cursor, [{"scheduled_date": day}])
+            clash = {"case_id": plan.case_id, "on": day}
+            cursor.execute(self._move_clash.sql, self._move_clash.params(clash))
+            if (held := cursor.fetchone()) is not None:
+                raise FamilyCodeTaken(held[0], date.fromisoformat(day))
             cursor.execute(self._move_case.sql, self._move_case.params(plan.moved))
             forget = {"b_case_id": plan.case_id}
             cursor.execute(self._forget_facts.sql, self._forget_facts.params(forget))
